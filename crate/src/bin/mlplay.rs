@@ -1,0 +1,72 @@
+//! `mlplay`: every widget's core, headless, with JSON on stdout.
+//!
+//! ```text
+//! mlplay list --json                 every widget with its parameter table
+//! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! ```
+//! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
+
+use std::process::ExitCode;
+
+use mlplay::params::Params;
+use mlplay::widgets;
+
+const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("mlplay: {msg}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        return usage_error("no command given");
+    };
+    if command == "-h" || command == "--help" || command == "help" {
+        print!("{USAGE}\nwidgets: ");
+        println!("{}", widgets::ALL.iter().map(|w| w.name).collect::<Vec<_>>().join(", "));
+        return ExitCode::SUCCESS;
+    }
+    if command == "list" {
+        if let Some(extra) = args[1..].iter().find(|a| *a != "--json") {
+            return usage_error(&format!("unexpected argument {extra:?} for list"));
+        }
+        println!("{}", widgets::list_json());
+        return ExitCode::SUCCESS;
+    }
+    let Some(spec) = widgets::find(command) else {
+        let names: Vec<_> = widgets::ALL.iter().map(|w| w.name).collect();
+        return usage_error(&format!(
+            "unknown widget {command:?} (widgets: {})",
+            names.join(", ")
+        ));
+    };
+    let mut params = Params::defaults(spec);
+    let mut rest = args[1..].iter();
+    while let Some(flag) = rest.next() {
+        if flag == "--json" {
+            continue; // JSON is the only output format; the flag is accepted for clarity.
+        }
+        let Some(key) = flag.strip_prefix("--") else {
+            return usage_error(&format!("expected --key value, got {flag:?}"));
+        };
+        let (key, value) = match key.split_once('=') {
+            Some((k, v)) => (k, v.to_string()),
+            None => match rest.next() {
+                Some(v) => (key, v.clone()),
+                None => return usage_error(&format!("--{key} needs a value")),
+            },
+        };
+        if let Err(msg) = params.set_strict(key, &value) {
+            return usage_error(&msg);
+        }
+    }
+    let out = mlplay::json::Json::obj([
+        ("widget", mlplay::json::Json::str(spec.name)),
+        ("params", params.to_json()),
+        ("data", widgets::run(&params)),
+    ]);
+    println!("{out}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,309 @@
+//! Parameter tables: one `ParamSpec` row per control, one table per widget.
+//!
+//! Everything that sets a parameter goes through this table: element attributes and URL
+//! parameters (lenient: a bad value is clamped or defaulted and a [`Notice`] says which and
+//! why), sliders (always in range), and the CLI's `--key value` flags (strict: a bad value is
+//! an error naming the key and its allowed range). [`Params::to_query`] is the one serialiser
+//! for share links, and [`Params::from_query`] reads it back exactly.
+
+use crate::json::Json;
+
+/// One parameter: its key (attribute, URL key and CLI flag), how a person sees it, and its range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Attribute, URL and CLI key, e.g. `eps`.
+    pub key: &'static str,
+    /// Label beside the slider.
+    pub label: &'static str,
+    /// The symbol it has in the widget's equation (plain Unicode), e.g. `ε`.
+    pub symbol: &'static str,
+    /// One sentence for tooltips, `mlplay list` and the docs.
+    pub doc: &'static str,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Slider step; a whole-number step with a whole-number minimum makes an integer parameter.
+    pub step: f64,
+}
+
+impl ParamSpec {
+    pub fn is_integer(&self) -> bool {
+        self.step.fract() == 0.0 && self.min.fract() == 0.0
+    }
+
+    /// Decimal places that show one step of this parameter.
+    pub fn decimals(&self) -> usize {
+        let mut d = 0;
+        let mut s = self.step;
+        while d < 6 && (s - s.round()).abs() > 1e-9 {
+            s *= 10.0;
+            d += 1;
+        }
+        d
+    }
+
+    /// The value as a person reads it next to the slider.
+    pub fn format(&self, v: f64) -> String {
+        format!("{:.*}", self.decimals(), v)
+    }
+
+    fn range_text(&self) -> String {
+        format!("{} to {}", self.format(self.min), self.format(self.max))
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::obj([
+            ("key", Json::str(self.key)),
+            ("label", Json::str(self.label)),
+            ("symbol", Json::str(self.symbol)),
+            ("doc", Json::str(self.doc)),
+            ("default", Json::Num(self.default)),
+            ("min", Json::Num(self.min)),
+            ("max", Json::Num(self.max)),
+            ("step", Json::Num(self.step)),
+        ])
+    }
+}
+
+/// A widget: its element name (`ml-` + `name`), its words, and its parameter table.
+#[derive(Debug, PartialEq)]
+pub struct WidgetSpec {
+    /// `ppo-clip` for `<ml-ppo-clip>`, `embed.html?w=ppo-clip` and `mlplay ppo-clip`.
+    pub name: &'static str,
+    pub title: &'static str,
+    pub summary: &'static str,
+    pub params: &'static [ParamSpec],
+    /// Trainers get play / pause / step / reset and a speed control.
+    pub trainer: bool,
+}
+
+impl WidgetSpec {
+    pub fn param(&self, key: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.key == key)
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::obj([
+            ("name", Json::str(self.name)),
+            ("element", Json::str(format!("ml-{}", self.name))),
+            ("title", Json::str(self.title)),
+            ("summary", Json::str(self.summary)),
+            ("trainer", Json::Bool(self.trainer)),
+            (
+                "params",
+                Json::Arr(self.params.iter().map(ParamSpec::to_json).collect()),
+            ),
+        ])
+    }
+}
+
+/// Something a person should be told about a value they gave: what was wrong and what is used instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub key: String,
+    pub message: String,
+}
+
+/// The parameter values of one widget instance, always valid against its table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub spec: &'static WidgetSpec,
+    values: Vec<f64>,
+}
+
+/// Why a raw value cannot be used as it is.
+enum Bad {
+    NotANumber,
+    Fraction(f64),
+    Below(f64),
+    Above(f64),
+}
+
+fn check(p: &ParamSpec, raw: &str) -> Result<f64, Bad> {
+    let v: f64 = raw.trim().parse().map_err(|_| Bad::NotANumber)?;
+    if !v.is_finite() {
+        return Err(Bad::NotANumber);
+    }
+    if v < p.min {
+        return Err(Bad::Below(v));
+    }
+    if v > p.max {
+        return Err(Bad::Above(v));
+    }
+    if p.is_integer() && v.fract() != 0.0 {
+        return Err(Bad::Fraction(v));
+    }
+    Ok(v)
+}
+
+impl Params {
+    pub fn defaults(spec: &'static WidgetSpec) -> Self {
+        Params {
+            spec,
+            values: spec.params.iter().map(|p| p.default).collect(),
+        }
+    }
+
+    fn index(&self, key: &str) -> Option<usize> {
+        self.spec.params.iter().position(|p| p.key == key)
+    }
+
+    /// The value of `key`. Panics on a key not in the table: that is a programming error,
+    /// since the core only asks for keys of its own table.
+    pub fn get(&self, key: &str) -> f64 {
+        match self.index(key) {
+            Some(i) => self.values[i],
+            None => panic!("widget {} has no parameter {key}", self.spec.name),
+        }
+    }
+
+    /// Lenient set, for attributes, URL parameters and the JS API: a value that cannot be
+    /// used is replaced (clamped, rounded or defaulted) and the returned notice says so.
+    /// The value in force afterwards is always valid.
+    pub fn set(&mut self, key: &str, raw: &str) -> Option<Notice> {
+        let Some(i) = self.index(key) else {
+            return Some(Notice {
+                key: key.to_string(),
+                message: format!(
+                    "unknown parameter \"{key}\" ignored (this widget has: {})",
+                    self.keys().join(", ")
+                ),
+            });
+        };
+        let p = &self.spec.params[i];
+        let (value, message) = match check(p, raw) {
+            Ok(v) => (v, None),
+            Err(Bad::NotANumber) => (
+                p.default,
+                Some(format!(
+                    "\"{}\" is not a number; using the default {}",
+                    raw.trim(),
+                    p.format(p.default)
+                )),
+            ),
+            Err(Bad::Below(v)) => (
+                p.min,
+                Some(format!(
+                    "{v} is below the minimum; clamped to {} (range {})",
+                    p.format(p.min),
+                    p.range_text()
+                )),
+            ),
+            Err(Bad::Above(v)) => (
+                p.max,
+                Some(format!(
+                    "{v} is above the maximum; clamped to {} (range {})",
+                    p.format(p.max),
+                    p.range_text()
+                )),
+            ),
+            Err(Bad::Fraction(v)) => (
+                v.round(),
+                Some(format!(
+                    "{v} is not a whole number; rounded to {}",
+                    v.round()
+                )),
+            ),
+        };
+        self.values[i] = value;
+        message.map(|m| Notice {
+            key: key.to_string(),
+            message: format!("{} ({key}): {m}", p.label),
+        })
+    }
+
+    /// Strict set, for the CLI: a value that is not valid is an error naming the key and its range.
+    pub fn set_strict(&mut self, key: &str, raw: &str) -> Result<(), String> {
+        let Some(i) = self.index(key) else {
+            return Err(format!(
+                "unknown parameter --{key} for {} (allowed: {})",
+                self.spec.name,
+                self.keys()
+                    .iter()
+                    .map(|k| format!("--{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let p = &self.spec.params[i];
+        let allowed = format!(
+            "--{key} must be {}from {}",
+            if p.is_integer() { "a whole number " } else { "a number " },
+            p.range_text()
+        );
+        match check(p, raw) {
+            Ok(v) => {
+                self.values[i] = v;
+                Ok(())
+            }
+            Err(_) => Err(format!("invalid value \"{raw}\" for --{key}: {allowed}")),
+        }
+    }
+
+    /// Set from a URL query string (`eps=0.1&adv=-1`), leniently. Keys the widget does not
+    /// have are reported, except those named in `ignore` (the page's own keys, like `w`).
+    pub fn from_query(spec: &'static WidgetSpec, query: &str, ignore: &[&str]) -> (Self, Vec<Notice>) {
+        let mut params = Params::defaults(spec);
+        let mut notices = Vec::new();
+        for pair in query.trim_start_matches('?').split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (percent_decode(k), percent_decode(v));
+            if ignore.contains(&k.as_str()) {
+                continue;
+            }
+            notices.extend(params.set(&k, &v));
+        }
+        (params, notices)
+    }
+
+    /// Every parameter as `key=value&...`, in table order, exact (shortest round-trip digits).
+    pub fn to_query(&self) -> String {
+        self.spec
+            .params
+            .iter()
+            .zip(&self.values)
+            .map(|(p, v)| format!("{}={}", p.key, v))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    pub fn keys(&self) -> Vec<&'static str> {
+        self.spec.params.iter().map(|p| p.key).collect()
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::Obj(
+            self.spec
+                .params
+                .iter()
+                .zip(&self.values)
+                .map(|(p, &v)| (p.key.to_string(), Json::Num(v)))
+                .collect(),
+        )
+    }
+}
+
+/// `%XX` and `+` decoding for query strings; malformed escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,28 @@
+//! The registry: every widget's parameter table and its headless core.
+//!
+//! The CLI (`mlplay <widget>`) and the browser's `state` getter both call [`run`], so the
+//! numbers a course author reads through the JS API are the numbers the CLI prints.
+
+use crate::json::Json;
+use crate::params::{Params, WidgetSpec};
+use crate::ppo_clip;
+
+/// Every widget, in gallery order.
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC];
+
+pub fn find(name: &str) -> Option<&'static WidgetSpec> {
+    ALL.iter().copied().find(|w| w.name == name)
+}
+
+/// Run a widget's core on its parameters: the plotted data as JSON.
+pub fn run(params: &Params) -> Json {
+    match params.spec.name {
+        "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        other => unreachable!("widget {other} is in the registry but has no core"),
+    }
+}
+
+/// `mlplay list --json`: every widget with its parameter table.
+pub fn list_json() -> Json {
+    Json::Arr(ALL.iter().map(|w| w.to_json()).collect())
+}
