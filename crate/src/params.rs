@@ -228,7 +228,11 @@ impl Params {
         let p = &self.spec.params[i];
         let allowed = format!(
             "--{key} must be {}from {}",
-            if p.is_integer() { "a whole number " } else { "a number " },
+            if p.is_integer() {
+                "a whole number "
+            } else {
+                "a number "
+            },
             p.range_text()
         );
         match check(p, raw) {
@@ -242,18 +246,32 @@ impl Params {
 
     /// Set from a URL query string (`eps=0.1&adv=-1`), leniently. Keys the widget does not
     /// have are reported, except those named in `ignore` (the page's own keys, like `w`).
-    pub fn from_query(spec: &'static WidgetSpec, query: &str, ignore: &[&str]) -> (Self, Vec<Notice>) {
+    pub fn from_query(
+        spec: &'static WidgetSpec,
+        query: &str,
+        ignore: &[&str],
+    ) -> (Self, Vec<Notice>) {
         let mut params = Params::defaults(spec);
+        let notices = params.apply_query(query, ignore);
+        (params, notices)
+    }
+
+    /// Set every `key=value` pair of a query string leniently, in order; the notices say what
+    /// was replaced. Keys in `ignore` belong to the page, not the widget, and are skipped.
+    pub fn apply_query(&mut self, query: &str, ignore: &[&str]) -> Vec<Notice> {
         let mut notices = Vec::new();
-        for pair in query.trim_start_matches('?').split('&').filter(|s| !s.is_empty()) {
+        for pair in query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|s| !s.is_empty())
+        {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let (k, v) = (percent_decode(k), percent_decode(v));
-            if ignore.contains(&k.as_str()) {
-                continue;
+            if !ignore.contains(&k.as_str()) {
+                notices.extend(self.set(&k, &v));
             }
-            notices.extend(params.set(&k, &v));
         }
-        (params, notices)
+        notices
     }
 
     /// Every parameter as `key=value&...`, in table order, exact (shortest round-trip digits).

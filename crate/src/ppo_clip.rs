@@ -220,7 +220,7 @@ pub fn surrogate_grad(problem: &Problem, logits: &Array1<f64>, eps: Option<f64>)
     let pi_old = problem.pi_old();
     let pi = softmax(logits); // (n,)
     let r = &pi / &pi_old; // (n,)
-    // w_a = pi_old(a) L'(r_a) r_a, then dJ/dtheta_j = w_j - pi_j sum_a w_a.
+                           // w_a = pi_old(a) L'(r_a) r_a, then dJ/dtheta_j = w_j - pi_j sum_a w_a.
     let w = Array1::from_shape_fn(pi.len(), |a| {
         let adv = problem.advantages[a];
         let dl_dr = eps.map_or(adv, |e| l_clip_grad(r[a], adv, e));
@@ -275,7 +275,12 @@ pub fn compute(config: &Config) -> Data {
     Data {
         curve: curve(config.advantage, eps, R_MAX, CURVE_POINTS),
         curve_flipped: curve(-config.advantage, eps, R_MAX, CURVE_POINTS),
-        clipped: run_update(&problem, Some(eps), config.learning_rate, config.update_epochs),
+        clipped: run_update(
+            &problem,
+            Some(eps),
+            config.learning_rate,
+            config.update_epochs,
+        ),
         unclipped: run_update(&problem, None, config.learning_rate, config.update_epochs),
         problem,
         config: config.clone(),
@@ -307,26 +312,81 @@ impl Trajectory {
 
     /// Largest |r - 1| over actions at the last epoch.
     pub fn final_max_deviation(&self) -> f64 {
-        self.ratios
-            .last()
-            .map_or(0.0, |rs| rs.iter().fold(0.0, |m, r| f64::max(m, (r - 1.0).abs())))
+        self.ratios.last().map_or(0.0, |rs| {
+            rs.iter().fold(0.0, |m, r| f64::max(m, (r - 1.0).abs()))
+        })
     }
 }
+
+/// Panel 0 is the objective against r, panel 1 the update over epochs.
+pub const PANELS: usize = 2;
 
 impl Data {
     pub fn to_json(&self) -> Json {
         Json::obj([
             ("curve", self.curve.to_json()),
             ("curve_flipped", self.curve_flipped.to_json()),
-            (
-                "update",
-                Json::obj([
-                    ("pi_old", Json::nums(&self.problem.pi_old().to_vec())),
-                    ("advantages", Json::nums(&self.problem.advantages.to_vec())),
-                    ("clipped", self.clipped.to_json()),
-                    ("unclipped", self.unclipped.to_json()),
-                ]),
-            ),
+            ("update", self.update_json()),
         ])
+    }
+
+    fn update_json(&self) -> Json {
+        Json::obj([
+            ("pi_old", Json::nums(&self.problem.pi_old().to_vec())),
+            ("advantages", Json::nums(&self.problem.advantages.to_vec())),
+            ("clipped", self.clipped.to_json()),
+            ("unclipped", self.unclipped.to_json()),
+        ])
+    }
+
+    /// The data plotted in one panel, for the JSON export.
+    pub fn panel_json(&self, panel: usize) -> Json {
+        match panel {
+            0 => Json::obj([
+                ("curve", self.curve.to_json()),
+                ("curve_flipped", self.curve_flipped.to_json()),
+            ]),
+            _ => self.update_json(),
+        }
+    }
+
+    /// The data plotted in one panel as CSV with a header row, for the CSV export.
+    pub fn panel_csv(&self, panel: usize) -> String {
+        let mut out = String::new();
+        if panel == 0 {
+            let (a, b) = (&self.curve, &self.curve_flipped);
+            out.push_str(&format!(
+                "r,L_clip(A={0}),rA(A={0}),dL_dr(A={0}),L_clip(A={1}),rA(A={1}),dL_dr(A={1})\n",
+                a.advantage, b.advantage
+            ));
+            for i in 0..a.r.len() {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    a.r[i],
+                    a.clipped[i],
+                    a.unclipped[i],
+                    a.grad[i],
+                    b.clipped[i],
+                    b.unclipped[i],
+                    b.grad[i]
+                ));
+            }
+        } else {
+            let n = self.problem.advantages.len();
+            let mut header = vec!["epoch".to_string()];
+            for kind in ["clipped", "unclipped"] {
+                header.extend((0..n).map(|a| format!("{kind}_r{a}")));
+            }
+            out.push_str(&header.join(","));
+            out.push('\n');
+            for k in 0..self.clipped.ratios.len() {
+                let mut row = vec![k.to_string()];
+                row.extend(self.clipped.ratios[k].iter().map(f64::to_string));
+                row.extend(self.unclipped.ratios[k].iter().map(f64::to_string));
+                out.push_str(&row.join(","));
+                out.push('\n');
+            }
+        }
+        out
     }
 }

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+const USAGE: &str =
+    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -25,7 +26,14 @@ fn main() -> ExitCode {
     };
     if command == "-h" || command == "--help" || command == "help" {
         print!("{USAGE}\nwidgets: ");
-        println!("{}", widgets::ALL.iter().map(|w| w.name).collect::<Vec<_>>().join(", "));
+        println!(
+            "{}",
+            widgets::ALL
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         return ExitCode::SUCCESS;
     }
     if command == "list" {

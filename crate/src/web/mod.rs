@@ -1,0 +1,246 @@
+//! The wasm-bindgen layer: one [`Handle`] per custom element, drawing into that element's
+//! own canvases (never looked up by id), and the registry the page builds its elements from.
+//!
+//! The element itself (shadow DOM, sliders, lifecycle, events) lives in `www/mlplay.js`;
+//! this layer owns the parameters and the plotted data, so large state stays in wasm memory
+//! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
+//! and keeps the message for the element to show, so a bug never leaves a blank page.
+
+mod plot;
+mod ppo_clip;
+
+use std::cell::RefCell;
+
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+use crate::json::Json;
+use crate::params::{Notice, Params, WidgetSpec};
+use crate::widgets;
+
+pub(crate) use plot::{Area, Theme};
+
+/// What the page needs to draw one widget: its views, computed from the parameters.
+pub(crate) trait View {
+    /// Recompute everything plotted from the parameters.
+    fn update(&mut self, params: &Params);
+    /// All plotted data (the `data` of the element's `state`).
+    fn data(&self) -> Json;
+    /// One panel's plotted data (JSON export).
+    fn panel_json(&self, panel: usize) -> Json;
+    /// One panel's plotted data as CSV (CSV export).
+    fn panel_csv(&self, panel: usize) -> String;
+    /// Panel height in CSS pixels for a given width (narrow screens stack sub-plots).
+    fn panel_height(&self, panel: usize, width: f64) -> f64;
+    fn draw(&self, panel: usize, area: &Area, theme: &Theme) -> Result<(), String>;
+    /// A sentence describing what the panel shows now, for screen readers.
+    fn describe(&self, panel: usize) -> String;
+}
+
+/// The web-only description of a widget: panel titles and its equation as MathML, whose
+/// `<mi data-key="...">` symbols the page ties to the sliders.
+pub(crate) struct WebInfo {
+    pub panels: &'static [&'static str],
+    pub equation: &'static str,
+}
+
+fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
+    match spec.name {
+        "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        other => unreachable!("widget {other} has no web view"),
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string();
+        web_sys::console::error_1(&format!("mlplay panicked: {msg}").into());
+        LAST_PANIC.with(|p| *p.borrow_mut() = msg);
+    }));
+}
+
+/// The message of the last Rust panic, for the element that hit it to show.
+#[wasm_bindgen(js_name = lastPanic)]
+pub fn last_panic() -> String {
+    LAST_PANIC.with(|p| p.borrow().clone())
+}
+
+/// Every widget: its parameter table, panels and equation, as JSON.
+#[wasm_bindgen]
+pub fn registry() -> String {
+    Json::Arr(
+        widgets::ALL
+            .iter()
+            .map(|spec| {
+                let (_, info) = view_for(spec);
+                let mut obj = spec.to_json();
+                if let Json::Obj(pairs) = &mut obj {
+                    pairs.push((
+                        "panels".into(),
+                        Json::Arr(info.panels.iter().map(|t| Json::str(*t)).collect()),
+                    ));
+                    pairs.push(("equation".into(), Json::str(info.equation)));
+                }
+                obj
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn notices_json(notices: &[Notice]) -> String {
+    Json::Arr(
+        notices
+            .iter()
+            .map(|n| {
+                Json::obj([
+                    ("key", Json::str(&n.key)),
+                    ("message", Json::str(&n.message)),
+                ])
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+/// One widget instance: its parameters and its views.
+#[wasm_bindgen]
+pub struct Handle {
+    params: Params,
+    view: Box<dyn View>,
+    dirty: bool,
+}
+
+#[wasm_bindgen]
+impl Handle {
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str) -> Result<Handle, JsError> {
+        let spec =
+            widgets::find(name).ok_or_else(|| JsError::new(&format!("no widget {name:?}")))?;
+        let (view, _) = view_for(spec);
+        Ok(Handle {
+            params: Params::defaults(spec),
+            view,
+            dirty: true,
+        })
+    }
+
+    /// Set one parameter leniently; returns the notice's message when the value was replaced.
+    pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
+        self.dirty = true;
+        self.params.set(key, raw).map(|n| n.message)
+    }
+
+    /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
+    #[wasm_bindgen(js_name = applyQuery)]
+    pub fn apply_query(&mut self, query: &str) -> String {
+        self.dirty = true;
+        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
+    }
+
+    /// A parameter's value (NaN for a key the widget does not have).
+    pub fn get(&self, key: &str) -> f64 {
+        self.params
+            .spec
+            .param(key)
+            .map_or(f64::NAN, |_| self.params.get(key))
+    }
+
+    /// A parameter's value formatted as its slider readout shows it.
+    pub fn format(&self, key: &str) -> String {
+        self.params
+            .spec
+            .param(key)
+            .map_or_else(String::new, |p| p.format(self.params.get(key)))
+    }
+
+    /// Every parameter as `key=value&...`, exact, for share links.
+    pub fn query(&self) -> String {
+        self.params.to_query()
+    }
+
+    pub fn reset(&mut self) {
+        self.params = Params::defaults(self.params.spec);
+        self.dirty = true;
+    }
+
+    fn fresh(&mut self) -> &dyn View {
+        if self.dirty {
+            self.view.update(&self.params);
+            self.dirty = false;
+        }
+        self.view.as_ref()
+    }
+
+    /// `{"widget", "params", "data"}` as JSON.
+    pub fn state(&mut self) -> String {
+        let data = self.fresh().data();
+        Json::obj([
+            ("widget", Json::str(self.params.spec.name)),
+            ("params", self.params.to_json()),
+            ("data", data),
+        ])
+        .to_string()
+    }
+
+    #[wasm_bindgen(js_name = panelJson)]
+    pub fn panel_json(&mut self, panel: usize) -> String {
+        self.fresh().panel_json(panel).to_string()
+    }
+
+    #[wasm_bindgen(js_name = panelCsv)]
+    pub fn panel_csv(&mut self, panel: usize) -> String {
+        self.fresh().panel_csv(panel)
+    }
+
+    #[wasm_bindgen(js_name = panelHeight)]
+    pub fn panel_height(&mut self, panel: usize, width: f64) -> f64 {
+        self.fresh().panel_height(panel, width)
+    }
+
+    pub fn describe(&mut self, panel: usize) -> String {
+        self.fresh().describe(panel)
+    }
+
+    /// Draw a panel into a canvas of `width` x `height` CSS pixels; the canvas's own size
+    /// is in device pixels, so the drawing is scaled to stay sharp on high-DPI screens.
+    pub fn draw(
+        &mut self,
+        panel: usize,
+        canvas: HtmlCanvasElement,
+        dark: bool,
+        width: f64,
+        height: f64,
+    ) -> Result<(), JsError> {
+        let ctx: CanvasRenderingContext2d = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into().ok())
+            .ok_or_else(|| JsError::new("no 2d canvas context"))?;
+        let scale = f64::from(canvas.width()) / width.max(1.0);
+        ctx.set_transform(scale, 0.0, 0.0, scale, 0.0, 0.0)
+            .map_err(|_| JsError::new("canvas transform failed"))?;
+        let backend = CanvasBackend::with_canvas_object(canvas)
+            .ok_or_else(|| JsError::new("canvas backend unavailable"))?;
+        let root = backend
+            .into_drawing_area()
+            .shrink((0, 0), (width.round() as u32, height.round() as u32));
+        let theme = Theme::new(dark);
+        root.fill(&theme.bg)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let view = self.fresh();
+        view.draw(panel, &root, &theme)
+            .map_err(|e| JsError::new(&e))?;
+        root.present().map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(())
+    }
+}
