@@ -267,7 +267,7 @@ impl Params {
         {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let (k, v) = (percent_decode(k), percent_decode(v));
-            if !ignore.contains(&k.as_str()) {
+            if !k.is_empty() && !ignore.contains(&k.as_str()) {
                 notices.extend(self.set(&k, &v));
             }
         }

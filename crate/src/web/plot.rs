@@ -104,13 +104,15 @@ pub(crate) fn frame<'a>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .light_line_style(theme.grid)
+        .light_line_style(TRANSPARENT)
         .bold_line_style(theme.grid)
         .axis_style(theme.muted)
         .label_style(theme.muted_text(11.0))
         .axis_desc_style(theme.text(12.0))
         .x_labels(6)
         .y_labels(6)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .x_desc(x_desc)
         .y_desc(y_desc)
         .draw()
@@ -132,4 +134,15 @@ pub(crate) fn padded_range<'a>(series: impl IntoIterator<Item = &'a [f64]>) -> R
     }
     let pad = if hi > lo { 0.08 * (hi - lo) } else { 0.5 };
     (lo - pad)..(hi + pad)
+}
+
+/// A tick label without trailing zeros: 5 not 5.0, 0.25 not 0.250.
+pub(crate) fn tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }

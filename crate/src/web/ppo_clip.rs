@@ -14,13 +14,13 @@ pub(crate) const INFO: WebInfo = WebInfo {
         "The clipped objective against the ratio r",
         "What the clip does to K epochs of updates",
     ],
-    equation: r#"<math display="block"><mrow><msup><mi>L</mi><mtext>CLIP</mtext></msup><mo>(</mo><mi>r</mi><mo>)</mo><mo>=</mo><mi>min</mi><mo>(</mo><mi>r</mi><mi data-key="adv">A</mi><mo>,</mo><mspace width="0.3em"/><mtext>clip</mtext><mo>(</mo><mi>r</mi><mo>,</mo><mn>1</mn><mo>−</mo><mi data-key="eps">ε</mi><mo>,</mo><mn>1</mn><mo>+</mo><mi data-key="eps">ε</mi><mo>)</mo><mi data-key="adv">A</mi><mo>)</mo><mo>,</mo><mspace width="1em"/><mi>r</mi><mo>=</mo><mfrac><mrow><msub><mi>π</mi><mi>θ</mi></msub><mo>(</mo><mi>a</mi><mo>|</mo><mi>s</mi><mo>)</mo></mrow><mrow><msub><mi>π</mi><mtext>old</mtext></msub><mo>(</mo><mi>a</mi><mo>|</mo><mi>s</mi><mo>)</mo></mrow></mfrac></mrow></math><math display="block"><mrow><mi>θ</mi><mo>←</mo><mi>θ</mi><mo>+</mo><mi data-key="lr">η</mi><msub><mo>∇</mo><mi>θ</mi></msub><munder><mo>∑</mo><mi>a</mi></munder><msub><mi>π</mi><mtext>old</mtext></msub><mo>(</mo><mi>a</mi><mo>)</mo><msup><mi>L</mi><mtext>CLIP</mtext></msup><mo>(</mo><msub><mi>r</mi><mi>a</mi></msub><mo>)</mo><mspace width="1em"/><mtext>repeated&#160;</mtext><mi data-key="epochs">K</mi><mtext>&#160;times</mtext></mrow></math>"#,
+    equation: r#"<math display="block"><mrow><msup><mi>L</mi><mtext>CLIP</mtext></msup><mo>(</mo><mi>r</mi><mo>)</mo><mo>=</mo><mi>min</mi><mo>(</mo><mi>r</mi><mi data-key="adv">A</mi><mo>,</mo><mspace width="0.3em"/><mtext>clip</mtext><mo>(</mo><mi>r</mi><mo>,</mo><mn>1</mn><mo>−</mo><mi data-key="eps">ε</mi><mo>,</mo><mn>1</mn><mo>+</mo><mi data-key="eps">ε</mi><mo>)</mo><mi data-key="adv">A</mi><mo>)</mo></mrow></math><math display="block"><mrow><mi>r</mi><mo>=</mo><mfrac><mrow><msub><mi>π</mi><mi>θ</mi></msub><mo>(</mo><mi>a</mi><mo>|</mo><mi>s</mi><mo>)</mo></mrow><mrow><msub><mi>π</mi><mtext>old</mtext></msub><mo>(</mo><mi>a</mi><mo>|</mo><mi>s</mi><mo>)</mo></mrow></mfrac></mrow></math><math display="block"><mrow><mi>θ</mi><mo>←</mo><mi>θ</mi><mo>+</mo><mi data-key="lr">η</mi><msub><mo>∇</mo><mi>θ</mi></msub><munder><mo>∑</mo><mi>a</mi></munder><msub><mi>π</mi><mtext>old</mtext></msub><mo>(</mo><mi>a</mi><mo>)</mo><msup><mi>L</mi><mtext>CLIP</mtext></msup><mo>(</mo><msub><mi>r</mi><mi>a</mi></msub><mo>)</mo><mspace width="1em"/><mtext>repeated&#160;</mtext><mi data-key="epochs">K</mi><mtext>&#160;times</mtext></mrow></math>"#,
 };
 
 /// Sub-plots sit side by side from this width (CSS px) up, stacked below it.
 const WIDE: f64 = 560.0;
 /// Width of one entry of panel 1's legend strip, CSS px.
-const LEGEND_ITEM: f64 = 168.0;
+const LEGEND_ITEM: f64 = 236.0;
 
 #[derive(Default)]
 pub(crate) struct PpoClipView {
@@ -92,11 +92,16 @@ fn draw_objective(area: &Area, theme: &Theme, c: &Curve, eps: f64) -> Result<(),
             theme.band.filled(),
         )])
         .map_err(err)?;
-    let edge = Pos::new(HPos::Center, VPos::Top);
+    // Label the band's edges on the side away from the legend.
+    let (edge, y_text) = if a < 0.0 {
+        (Pos::new(HPos::Center, VPos::Top), hi)
+    } else {
+        (Pos::new(HPos::Center, VPos::Bottom), lo)
+    };
     chart
         .draw_series([
-            Text::new("1−ε", (1.0 - eps, hi), theme.muted_text(11.0).pos(edge)),
-            Text::new("1+ε", (1.0 + eps, hi), theme.muted_text(11.0).pos(edge)),
+            Text::new("1−ε", (1.0 - eps, y_text), theme.muted_text(11.0).pos(edge)),
+            Text::new("1+ε", (1.0 + eps, y_text), theme.muted_text(11.0).pos(edge)),
         ])
         .map_err(err)?;
     let pts = |ys: &[f64]| {
@@ -214,7 +219,11 @@ fn draw_legend(area: &Area, theme: &Theme, d: &Data, width: f64) -> Result<(), S
             color.filled(),
         ))
         .map_err(err)?;
-        let label = format!("action {a}: A = {}, π_old = {:.2}", signed(*adv), pi_old[a]);
+        let label = format!(
+            "action {a}:  A = {},  π_old = {:.2}",
+            signed(*adv),
+            pi_old[a]
+        );
         area.draw(&Text::new(
             label,
             (x + 20, y),

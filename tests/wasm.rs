@@ -1,0 +1,77 @@
+//! The web layer in a real browser (wasm-bindgen-test-runner drives headless Chromium):
+//! handles, lenient parameters, and drawing into a canvas, checked by reading its pixels.
+#![cfg(all(target_arch = "wasm32", feature = "web"))]
+
+use mlplay::web::{registry, Handle};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn canvas(width: u32, height: u32) -> HtmlCanvasElement {
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let c: HtmlCanvasElement = doc.create_element("canvas").unwrap().dyn_into().unwrap();
+    c.set_width(width);
+    c.set_height(height);
+    c
+}
+
+fn pixels(c: &HtmlCanvasElement) -> Vec<u8> {
+    let ctx: CanvasRenderingContext2d = c.get_context("2d").unwrap().unwrap().dyn_into().unwrap();
+    ctx.get_image_data(0.0, 0.0, c.width() as f64, c.height() as f64)
+        .unwrap()
+        .data()
+        .to_vec()
+}
+
+#[wasm_bindgen_test]
+fn registry_lists_the_widget_with_its_panels_and_equation() {
+    let r = registry();
+    assert!(r.contains(r#""name":"ppo-clip""#));
+    assert!(r.contains(r#""element":"ml-ppo-clip""#));
+    assert!(r.contains("<math"));
+    assert!(
+        r.contains(r#"data-key=\"eps\""#),
+        "equation symbols are tied to the sliders"
+    );
+}
+
+#[wasm_bindgen_test]
+fn handle_sets_leniently_and_reports() {
+    let mut h = Handle::new("ppo-clip").unwrap();
+    assert_eq!(h.set("eps", "0.3"), None);
+    assert_eq!(h.get("eps"), 0.3);
+    let notice = h.set("eps", "9").unwrap();
+    assert!(notice.contains("clamped to 0.50"), "{notice}");
+    assert_eq!(h.get("eps"), 0.5);
+    assert!(h.get("nope").is_nan());
+    assert!(Handle::new("nope").is_err());
+    h.reset();
+    assert_eq!(h.get("eps"), 0.2);
+    assert!(h
+        .state()
+        .starts_with(r#"{"widget":"ppo-clip","params":{"eps":0.2,"#));
+}
+
+#[wasm_bindgen_test]
+fn draws_themed_pixels_that_follow_the_parameters() {
+    let mut h = Handle::new("ppo-clip").unwrap();
+    let (w, ht) = (640.0, h.panel_height(0, 640.0));
+    // A device-pixel ratio of 2: the canvas is twice the CSS size.
+    let c = canvas(1280, (2.0 * ht) as u32);
+    h.draw(0, c.clone(), false, w, ht).unwrap();
+    let light = pixels(&c);
+    // The corner is the light theme's background, #ffffff, opaque.
+    assert_eq!(&light[0..4], &[255, 255, 255, 255]);
+    // Something was drawn: a good share of pixels differ from the background.
+    let inked = light.chunks(4).filter(|p| p[0] < 200 || p[2] < 200).count();
+    assert!(inked > 5_000, "only {inked} inked pixels");
+    // The dark theme's background is #16191f.
+    h.draw(0, c.clone(), true, w, ht).unwrap();
+    assert_eq!(&pixels(&c)[0..4], &[0x16, 0x19, 0x1f, 255]);
+    // Changing eps moves the trust region: the light drawing changes.
+    h.set("eps", "0.45");
+    h.draw(0, c.clone(), false, w, ht).unwrap();
+    assert_ne!(pixels(&c), light);
+}

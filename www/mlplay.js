@@ -1,0 +1,494 @@
+// mlplay.js: the one entry point a course site loads. It loads the wasm module from ./pkg/
+// (relative to this file, so www/ can be copied to any static host) and registers every
+// widget in the Rust registry as a custom element <ml-NAME>.
+//
+// One element = one wasm Handle with its own parameters and data; the element owns its
+// shadow DOM, sliders, canvases and lifecycle. The math, the parameter table and the
+// drawing are Rust; this file is only the glue a custom element needs.
+
+import init, { registry, Handle, lastPanic } from "./pkg/mlplay.js";
+
+const here = new URL(".", import.meta.url);
+const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+
+const STYLE = `
+:host { display: block; margin: 1.5rem 0; color-scheme: light dark;
+  --ml-bg: #ffffff; --ml-fg: #1f2328; --ml-muted: #57606a; --ml-border: #d0d7de;
+  --ml-accent: #0072b2; --ml-accent-fg: #ffffff; --ml-warn-bg: #fff4e5; --ml-warn-fg: #6b3a00;
+  --ml-hl: #ffe9a8; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+:host([theme="dark"]) { --ml-bg: #16191f; --ml-fg: #e6edf3; --ml-muted: #9aa4af; --ml-border: #30363d;
+  --ml-accent: #56b4e9; --ml-accent-fg: #0b1117; --ml-warn-bg: #3a2a12; --ml-warn-fg: #ffd7a8; --ml-hl: #5a4a10; }
+@media (prefers-color-scheme: dark) {
+  :host(:not([theme="light"])) { --ml-bg: #16191f; --ml-fg: #e6edf3; --ml-muted: #9aa4af; --ml-border: #30363d;
+    --ml-accent: #56b4e9; --ml-accent-fg: #0b1117; --ml-warn-bg: #3a2a12; --ml-warn-fg: #ffd7a8; --ml-hl: #5a4a10; }
+}
+:host([hidden]) { display: none; }
+.box { background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border);
+  border-radius: 10px; padding: 14px 16px; box-sizing: border-box; max-width: 100%; }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
+h2 { font-size: 1.1rem; margin: 0; }
+.summary { color: var(--ml-muted); margin: 4px 0 8px; font-size: 0.92rem; }
+.equation { overflow-x: auto; padding: 4px 0; font-size: 1.05rem; }
+.equation math { margin: 4px 0; }
+.equation [data-key] { border-radius: 3px; padding: 0 1px; }
+.equation [data-key].hl, .values span.hl { background: var(--ml-hl); }
+.values { color: var(--ml-muted); font-size: 0.88rem; display: flex; flex-wrap: wrap; gap: 2px 14px; }
+.values b { color: var(--ml-fg); font-weight: 600; font-variant-numeric: tabular-nums; }
+.controls { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 6px 18px; margin: 10px 0; }
+.ctl { display: grid; grid-template-columns: 1fr auto; align-items: center; gap: 0 8px; }
+.ctl label { font-size: 0.9rem; }
+.ctl output { font-variant-numeric: tabular-nums; font-size: 0.9rem; min-width: 3.5em; text-align: right; }
+.ctl input { grid-column: 1 / -1; width: 100%; margin: 2px 0; accent-color: var(--ml-accent); }
+.ctl[hidden] { display: none; }
+.toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
+button { font: inherit; font-size: 0.85rem; color: var(--ml-fg); background: transparent;
+  border: 1px solid var(--ml-border); border-radius: 6px; padding: 3px 10px; cursor: pointer; min-height: 28px; }
+button:hover { border-color: var(--ml-accent); }
+button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 2px solid var(--ml-accent); outline-offset: 2px; }
+.panel { margin: 10px 0 4px; }
+.panel h3 { font-size: 0.95rem; margin: 0 0 4px; font-weight: 600; }
+.panel canvas { display: block; width: 100%; border-radius: 6px; }
+.panel .toolbar { justify-content: flex-end; margin: 2px 0 0; }
+.notices:empty { display: none; }
+.notices { background: var(--ml-warn-bg); color: var(--ml-warn-fg); border-radius: 6px; padding: 6px 10px; margin: 8px 0;
+  font-size: 0.88rem; display: flex; flex-wrap: wrap; align-items: flex-start; gap: 4px 10px; }
+.notices ul { margin: 0; padding-left: 18px; flex: 1 1 260px; }
+.error { background: #ffebe9; color: #82071e; border: 1px solid #ff8182; border-radius: 6px; padding: 8px 10px; margin: 8px 0; }
+.error[hidden], .share-panel[hidden] { display: none; }
+.share-panel { border: 1px dashed var(--ml-border); border-radius: 6px; padding: 8px 10px; margin: 6px 0; }
+.share-panel label { display: block; font-size: 0.85rem; color: var(--ml-muted); margin-top: 4px; }
+.share-panel textarea, .share-panel input { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border); border-radius: 4px; padding: 4px 6px; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.loading { color: var(--ml-muted); font-size: 0.9rem; }
+@media (prefers-reduced-motion: no-preference) { button { transition: border-color 0.15s; } }
+@media (max-width: 480px) { .box { padding: 10px; } .controls { grid-template-columns: 1fr; } }
+`;
+
+/// Escape text for an HTML attribute or text node.
+const esc = (s) =>
+  String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
+
+function download(root, name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  root.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+/// Base class of every widget element; one subclass per registry entry supplies `spec`.
+class MlWidget extends HTMLElement {
+  #handle = null; // wasm Handle, created on first need, freed on disconnect
+  #query = null; // parameters kept across a disconnect / reconnect
+  #notices = new Map(); // key -> message
+  #visible = false;
+  #frame = 0;
+  #failed = false;
+  #observers = [];
+  #ready;
+  #resolveReady;
+
+  constructor() {
+    super();
+    this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
+    this.attachShadow({ mode: "open" });
+    this.#build();
+  }
+
+  get spec() {
+    return this.constructor.spec;
+  }
+
+  /** Resolves once the widget has drawn for the first time and its controls work. */
+  get ready() {
+    return this.#ready;
+  }
+
+  #build() {
+    const spec = this.spec;
+    const id = (k) => `ml-${k}`;
+    const controls = spec.params
+      .map(
+        (p) => `<div class="ctl" data-key="${p.key}">
+          <label for="${id(p.key)}" title="${esc(p.doc)}">${esc(p.label)}</label>
+          <output for="${id(p.key)}" data-key="${p.key}"></output>
+          <input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
+            step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">
+          <span id="${id(p.key)}-doc" hidden>${esc(p.doc)}</span>
+        </div>`,
+      )
+      .join("");
+    const panels = spec.panels
+      .map(
+        (title, i) => `<figure class="panel" style="margin:10px 0 4px">
+          <h3 id="ml-panel-${i}">${esc(title)}</h3>
+          <canvas data-panel="${i}" role="img" aria-labelledby="ml-panel-${i}" aria-describedby="ml-desc-${i}"></canvas>
+          <p id="ml-desc-${i}" class="sr-only"></p>
+          <div class="toolbar">
+            <button data-export="png" data-panel="${i}" aria-label="Download panel ${i + 1} as PNG">PNG</button>
+            <button data-export="csv" data-panel="${i}" aria-label="Download panel ${i + 1} data as CSV">CSV</button>
+            <button data-export="json" data-panel="${i}" aria-label="Download panel ${i + 1} data as JSON">JSON</button>
+          </div>
+        </figure>`,
+      )
+      .join("");
+    const values = spec.params
+      .map((p) => `<span data-key="${p.key}">${esc(p.symbol)} = <b data-key="${p.key}"></b></span>`)
+      .join("");
+    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+      <div class="box" part="box">
+        <header><h2>${esc(spec.title)}</h2></header>
+        <p class="summary">${esc(spec.summary)}</p>
+        <div class="equation">${spec.equation}</div>
+        <div class="values" aria-live="off">${values}</div>
+        <div class="notices" role="status" aria-live="polite"></div>
+        <div class="error" role="alert" hidden></div>
+        <div class="controls">${controls}</div>
+        <div class="toolbar">
+          <button data-action="reset">Reset to defaults</button>
+          <button data-action="share" aria-expanded="false">Share</button>
+          <button data-action="embed" aria-expanded="false">Embed</button>
+        </div>
+        <div class="share-panel" hidden></div>
+        ${panels}
+      </div>`;
+    const root = this.shadowRoot;
+    root.addEventListener("input", (e) => {
+      const key = e.target.dataset?.key;
+      if (key && e.target.type === "range") this.#set(key, e.target.value);
+    });
+    root.addEventListener("click", (e) => this.#onClick(e));
+    for (const ev of ["focusin", "pointerover"]) {
+      root.addEventListener(ev, (e) => this.#highlight(e.target.closest?.("[data-key]")?.dataset.key));
+    }
+    for (const ev of ["focusout", "pointerout"]) root.addEventListener(ev, () => this.#highlight(null));
+  }
+
+  #highlight(key) {
+    for (const el of this.shadowRoot.querySelectorAll(".equation [data-key], .values span[data-key]")) {
+      el.classList.toggle("hl", el.dataset.key === key);
+    }
+  }
+
+  connectedCallback() {
+    const io = new IntersectionObserver(
+      (entries) => {
+        this.#visible = entries.some((e) => e.isIntersecting);
+        if (this.#visible) this.#start();
+      },
+      { rootMargin: "200px" },
+    );
+    io.observe(this);
+    const ro = new ResizeObserver(() => this.#visible && this.#schedule());
+    ro.observe(this);
+    const onScheme = () => this.#schedule();
+    darkScheme.addEventListener("change", onScheme);
+    this.#observers = [
+      () => io.disconnect(),
+      () => ro.disconnect(),
+      () => darkScheme.removeEventListener("change", onScheme),
+    ];
+  }
+
+  disconnectedCallback() {
+    for (const stop of this.#observers) stop();
+    this.#observers = [];
+    cancelAnimationFrame(this.#frame);
+    this.#frame = 0;
+    this.#visible = false;
+    if (this.#handle) {
+      this.#query = this.#handle.query();
+      this.#handle.free();
+      this.#handle = null;
+    }
+  }
+
+  static get observedAttributes() {
+    return [...this.spec.params.map((p) => p.key), "hide", "theme"];
+  }
+
+  attributeChangedCallback(name, _old, value) {
+    if (name === "hide") return this.#applyHide();
+    if (name === "theme") return this.#schedule();
+    // Before the handle exists, #h() reads every attribute when it creates it.
+    if (value !== null && this.#handle) this.#set(name, value);
+  }
+
+  /** The wasm handle, created on first need so `state` works before the widget is drawn. */
+  #h() {
+    if (this.#failed) throw new Error("this widget stopped after an internal error");
+    if (!this.#handle) {
+      this.#handle = new Handle(this.spec.name);
+      if (this.#query) this.#handle.applyQuery(this.#query);
+      else {
+        for (const p of this.spec.params) {
+          const v = this.getAttribute(p.key);
+          if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
+        }
+      }
+    }
+    return this.#handle;
+  }
+
+  #guard(fn) {
+    try {
+      return fn();
+    } catch (err) {
+      this.#fail(err);
+      return undefined;
+    }
+  }
+
+  #fail(err) {
+    this.#failed = true;
+    const panic = lastPanic();
+    const msg = panic || (err && err.message) || String(err);
+    console.error(`mlplay <${this.localName}>:`, msg);
+    const box = this.shadowRoot.querySelector(".error");
+    box.hidden = false;
+    box.textContent = `This widget hit an internal error and stopped: ${msg}. Reload the page to start again; other widgets keep working.`;
+  }
+
+  #note(key, message) {
+    if (message) this.#notices.set(key, message);
+    else this.#notices.delete(key);
+  }
+
+  #set(key, raw) {
+    this.#guard(() => {
+      this.#note(key, this.#h().set(key, String(raw)));
+      this.#changed(key);
+    });
+  }
+
+  /** Apply a URL query string (`eps=0.1&seed=4`), as the iframe route and share links do. */
+  applyQuery(query) {
+    this.#guard(() => {
+      for (const n of JSON.parse(this.#h().applyQuery(String(query)))) this.#notices.set(n.key, n.message);
+      this.#changed(null);
+    });
+  }
+
+  #changed(key) {
+    this.#syncControls();
+    this.#schedule();
+    const params = this.#guard(() => JSON.parse(this.#h().state()).params);
+    this.dispatchEvent(
+      new CustomEvent("change", {
+        detail: { key, value: key ? params?.[key] : undefined, params },
+        bubbles: true,
+        composed: true,
+      }),
+    );
+  }
+
+  #syncControls() {
+    const h = this.#h();
+    const root = this.shadowRoot;
+    for (const p of this.spec.params) {
+      const v = h.get(p.key);
+      const input = root.querySelector(`input[data-key="${p.key}"]`);
+      if (input && Number(input.value) !== v) input.value = String(v);
+      const text = h.format(p.key);
+      root.querySelector(`output[data-key="${p.key}"]`).value = text;
+      const b = root.querySelector(`.values b[data-key="${p.key}"]`);
+      if (b) b.textContent = text;
+    }
+    const box = root.querySelector(".notices");
+    if (this.#notices.size === 0) box.replaceChildren();
+    else {
+      box.innerHTML = `<ul>${[...this.#notices.values()].map((m) => `<li class="notice">${esc(m)}</li>`).join("")}</ul>
+        <button data-action="dismiss">Dismiss</button>`;
+    }
+  }
+
+  #applyHide() {
+    const hidden = new Set((this.getAttribute("hide") || "").split(",").map((s) => s.trim()));
+    for (const ctl of this.shadowRoot.querySelectorAll(".ctl")) ctl.hidden = hidden.has(ctl.dataset.key);
+  }
+
+  #start() {
+    this.#guard(() => {
+      this.#h();
+      this.#applyHide();
+      this.#syncControls();
+      this.#schedule();
+    });
+  }
+
+  #schedule() {
+    if (!this.#visible || this.#frame || this.#failed) return;
+    this.#frame = requestAnimationFrame(() => {
+      this.#frame = 0;
+      this.#render();
+    });
+  }
+
+  #dark() {
+    const t = this.getAttribute("theme");
+    return t === "dark" || (t !== "light" && darkScheme.matches);
+  }
+
+  #render() {
+    this.#guard(() => {
+      const h = this.#h();
+      const dpr = window.devicePixelRatio || 1;
+      for (const canvas of this.shadowRoot.querySelectorAll("canvas[data-panel]")) {
+        const panel = Number(canvas.dataset.panel);
+        const width = Math.max(240, Math.round(canvas.parentElement.clientWidth || 600));
+        const height = Math.round(h.panelHeight(panel, width));
+        canvas.style.height = `${height}px`;
+        canvas.width = Math.round(width * dpr);
+        canvas.height = Math.round(height * dpr);
+        h.draw(panel, canvas, this.#dark(), width, height);
+        this.shadowRoot.getElementById(`ml-desc-${panel}`).textContent = h.describe(panel);
+      }
+    });
+    this.#resolveReady();
+  }
+
+  #onClick(e) {
+    const button = e.target.closest("button");
+    if (!button) return;
+    const action = button.dataset.action;
+    const exp = button.dataset.export;
+    if (action === "reset") {
+      this.#guard(() => {
+        this.#h().reset();
+        this.#notices.clear();
+        this.#changed(null);
+      });
+    } else if (action === "dismiss") {
+      this.#notices.clear();
+      this.#syncControls();
+    } else if (action === "share" || action === "embed") {
+      this.#toggleShare(action, button);
+    } else if (action === "copy") {
+      const field = this.shadowRoot.getElementById(button.dataset.target);
+      field.select();
+      navigator.clipboard?.writeText(field.value).then(
+        () => (button.textContent = "Copied"),
+        () => (button.textContent = "Selected: press Ctrl+C"),
+      );
+    } else if (exp) {
+      this.#export(exp, Number(button.dataset.panel));
+    }
+  }
+
+  #toggleShare(action, button) {
+    const panel = this.shadowRoot.querySelector(".share-panel");
+    const open = panel.hidden || panel.dataset.kind !== action;
+    for (const b of this.shadowRoot.querySelectorAll("[data-action=share],[data-action=embed]")) {
+      b.setAttribute("aria-expanded", String(open && b === button));
+    }
+    panel.hidden = !open;
+    panel.dataset.kind = action;
+    if (!open) return;
+    const field = (i, label, value, rows) =>
+      `<label for="ml-share-${i}">${label}</label>${
+        rows > 1
+          ? `<textarea id="ml-share-${i}" readonly rows="${rows}">${esc(value)}</textarea>`
+          : `<input id="ml-share-${i}" readonly value="${esc(value)}">`
+      }<button data-action="copy" data-target="ml-share-${i}">Copy</button>`;
+    if (action === "share") {
+      panel.innerHTML = field(0, "Link to this exact state (all parameters and the seed)", this.shareUrl, 1);
+    } else {
+      const s = this.embedSnippets;
+      panel.innerHTML = `${field(1, "Script and element (several widgets can share one script tag)", s.script, 3)}
+        ${field(2, "Or an iframe", s.iframe, 3)}`;
+    }
+  }
+
+  #export(kind, panel) {
+    const name = `${this.spec.name}-panel${panel + 1}`;
+    const root = this.shadowRoot;
+    if (kind === "png") {
+      root.querySelector(`canvas[data-panel="${panel}"]`).toBlob((b) => b && download(root, `${name}.png`, b));
+      return;
+    }
+    this.#guard(() => {
+      const h = this.#h();
+      const text = kind === "csv" ? h.panelCsv(panel) : h.panelJson(panel);
+      const type = kind === "csv" ? "text/csv" : "application/json";
+      download(root, `${name}.${kind}`, new Blob([text], { type }));
+    });
+  }
+
+  /** One parameter's value (what the element's `eps`, `seed`, ... properties return). */
+  param(key) {
+    return this.#guard(() => this.#h().get(key));
+  }
+
+  /** Parameters and plotted data as a plain object, plus the notices in force. */
+  get state() {
+    return this.#guard(() => {
+      const s = JSON.parse(this.#h().state());
+      s.notices = [...this.#notices].map(([key, message]) => ({ key, message }));
+      return s;
+    });
+  }
+
+  /** A link to the full-page view of this widget in exactly this state. */
+  get shareUrl() {
+    return new URL(`embed.html?w=${this.spec.name}&${this.#h().query()}`, here).href;
+  }
+
+  /** Copy-paste snippets reproducing this widget in this state on another page. */
+  get embedSnippets() {
+    const attrs = this.#h()
+      .query()
+      .split("&")
+      .map((kv) => kv.split("="))
+      .map(([k, v]) => ` ${k}="${v}"`)
+      .join("");
+    const hide = this.getAttribute("hide");
+    const script = `<script type="module" src="${new URL("mlplay.js", here).href}"></script>
+<ml-${this.spec.name}${attrs}${hide ? ` hide="${esc(hide)}"` : ""}></ml-${this.spec.name}>`;
+    const iframe = `<iframe src="${esc(this.shareUrl)}" title="${esc(this.spec.title)}" width="100%" height="900" style="border:0" loading="lazy"></iframe>`;
+    return { script, iframe };
+  }
+}
+
+function showLoadFailure(err) {
+  console.error("mlplay: the WebAssembly module failed to load:", err);
+  for (const el of document.querySelectorAll("*")) {
+    if (!el.localName.startsWith("ml-") || el.shadowRoot) continue;
+    const root = el.attachShadow({ mode: "open" });
+    root.innerHTML = `<p role="alert" style="border:1px solid #ff8182;background:#ffebe9;color:#82071e;padding:8px 10px;border-radius:6px">
+      This interactive figure needs WebAssembly, which failed to load (${esc(err.message || err)}).</p>`;
+  }
+}
+
+/** Every widget in the registry: name, element, title, summary, params, panels. */
+export let widgets = [];
+
+try {
+  await init({ module_or_path: new URL("pkg/mlplay_bg.wasm", import.meta.url) });
+  widgets = JSON.parse(registry());
+  for (const spec of widgets) {
+    if (customElements.get(spec.element)) continue;
+    const cls = class extends MlWidget {
+      static spec = spec;
+    };
+    for (const p of spec.params) {
+      Object.defineProperty(cls.prototype, p.key, {
+        get() {
+          return this.param(p.key);
+        },
+        set(v) {
+          this.setAttribute(p.key, String(v));
+        },
+        enumerable: true,
+      });
+    }
+    customElements.define(spec.element, cls);
+  }
+} catch (err) {
+  showLoadFailure(err);
+}
