@@ -124,3 +124,59 @@ fn query_parsing_decodes_ignores_page_keys_and_reports_the_rest() {
     let keys: Vec<_> = n.iter().map(|n| n.key.as_str()).collect();
     assert_eq!(keys, ["eps", "adv", "seed", "lr"], "{n:?}");
 }
+
+static CHOICES: mlplay::params::WidgetSpec = mlplay::params::WidgetSpec {
+    name: "test-choices",
+    title: "A widget with a menu",
+    summary: "For tests.",
+    trainer: false,
+    params: &[
+        mlplay::params::ParamSpec::choice(
+            "pairing",
+            "Pairing",
+            "pairing",
+            "Which coordinates form a rotation pair.",
+            0,
+            &["interleaved", "halves"],
+        ),
+        mlplay::params::ParamSpec::number(
+            "d",
+            "Dimension",
+            "d",
+            "Head dimension.",
+            8.0,
+            2.0,
+            64.0,
+            2.0,
+        ),
+    ],
+};
+
+#[test]
+fn choices_are_written_and_read_by_name() {
+    let mut p = Params::defaults(&CHOICES);
+    assert_eq!(p.choice("pairing"), "interleaved");
+    assert_eq!(p.set("pairing", "HALVES"), None);
+    assert_eq!(p.choice("pairing"), "halves");
+    assert_eq!(p.to_query(), "pairing=halves&d=8");
+    assert_eq!(p.to_json().to_string(), r#"{"pairing":"halves","d":8}"#);
+    let (back, n) = Params::from_query(&CHOICES, &p.to_query(), &[]);
+    assert!(n.is_empty());
+    assert_eq!(back, p);
+
+    let n = p.set("pairing", "diagonal").expect("a notice");
+    assert!(
+        n.message.contains("one of interleaved, halves"),
+        "{}",
+        n.message
+    );
+    assert_eq!(p.choice("pairing"), "interleaved");
+    let e = p.set_strict("pairing", "diagonal").unwrap_err();
+    assert!(
+        e.contains("--pairing must be one of interleaved, halves"),
+        "{e}"
+    );
+    // A whole-number step of 2 from 2 keeps d whole, and the range is enforced.
+    assert!(p.set("d", "65").is_some());
+    assert_eq!(p.get("d"), 64.0);
+}

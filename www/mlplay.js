@@ -38,7 +38,11 @@ h2 { font-size: 1.1rem; margin: 0; }
 .ctl { display: grid; grid-template-columns: 1fr auto; align-items: center; gap: 0 8px; }
 .ctl label { font-size: 0.9rem; }
 .ctl output { font-variant-numeric: tabular-nums; font-size: 0.9rem; min-width: 3.5em; text-align: right; }
-.ctl input { grid-column: 1 / -1; width: 100%; margin: 2px 0; accent-color: var(--ml-accent); }
+.ctl input, .ctl select { grid-column: 1 / -1; width: 100%; margin: 2px 0; accent-color: var(--ml-accent); }
+select { font: inherit; font-size: 0.88rem; color: var(--ml-fg); background: var(--ml-bg); border: 1px solid var(--ml-border); border-radius: 6px; padding: 2px 4px; }
+.trainer { align-items: center; }
+.trainer progress { flex: 1 1 120px; accent-color: var(--ml-accent); }
+.progress-text { font-size: 0.85rem; color: var(--ml-muted); font-variant-numeric: tabular-nums; }
 .ctl[hidden] { display: none; }
 .toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
 button { font: inherit; font-size: 0.85rem; color: var(--ml-fg); background: transparent;
@@ -91,6 +95,9 @@ class MlWidget extends HTMLElement {
   #frame = 0;
   #failed = false;
   #observers = [];
+  #playing = false;
+  #loop = 0;
+  #budget = 8; // ms of training per frame: the page stays at display rate
   #ready;
   #resolveReady;
 
@@ -113,17 +120,35 @@ class MlWidget extends HTMLElement {
   #build() {
     const spec = this.spec;
     const id = (k) => `ml-${k}`;
+    const input = (p) =>
+      p.choices.length
+        ? `<select id="${id(p.key)}" data-key="${p.key}" aria-describedby="${id(p.key)}-doc">${p.choices
+            .map((c, i) => `<option value="${i}">${esc(c)}</option>`)
+            .join("")}</select>`
+        : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
+            step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">`;
     const controls = spec.params
       .map(
         (p) => `<div class="ctl" data-key="${p.key}">
           <label for="${id(p.key)}" title="${esc(p.doc)}">${esc(p.label)}</label>
           <output for="${id(p.key)}" data-key="${p.key}"></output>
-          <input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
-            step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">
+          ${input(p)}
           <span id="${id(p.key)}-doc" hidden>${esc(p.doc)}</span>
         </div>`,
       )
       .join("");
+    const trainer = spec.trainer
+      ? `<div class="toolbar trainer" role="group" aria-label="Training">
+          <button data-action="play" aria-pressed="false">Train</button>
+          <button data-action="step">Step</button>
+          <button data-action="restart">Restart</button>
+          <label class="speed">Speed <select data-action="speed">
+            <option value="2">gentle</option><option value="4">normal</option><option value="8" selected>full</option>
+          </select></label>
+          <progress max="1" value="0" aria-label="Training progress"></progress>
+          <span class="progress-text" aria-live="off"></span>
+        </div>`
+      : "";
     const panels = spec.panels
       .map(
         (title, i) => `<figure class="panel" style="margin:10px 0 4px">
@@ -156,12 +181,17 @@ class MlWidget extends HTMLElement {
           <button data-action="embed" aria-expanded="false">Embed</button>
         </div>
         <div class="share-panel" hidden></div>
+        ${trainer}
         ${panels}
       </div>`;
     const root = this.shadowRoot;
     root.addEventListener("input", (e) => {
       const key = e.target.dataset?.key;
-      if (key && e.target.type === "range") this.#set(key, e.target.value);
+      if (key && (e.target.type === "range" || e.target.localName === "select"))
+        this.#set(key, e.target.value);
+    });
+    root.addEventListener("change", (e) => {
+      if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -181,6 +211,7 @@ class MlWidget extends HTMLElement {
       (entries) => {
         this.#visible = entries.some((e) => e.isIntersecting);
         if (this.#visible) this.#start();
+        if (this.#visible && this.#playing) this.#train();
       },
       { rootMargin: "200px" },
     );
@@ -200,7 +231,9 @@ class MlWidget extends HTMLElement {
     for (const stop of this.#observers) stop();
     this.#observers = [];
     cancelAnimationFrame(this.#frame);
+    cancelAnimationFrame(this.#loop);
     this.#frame = 0;
+    this.#loop = 0;
     this.#visible = false;
     if (this.#handle) {
       this.#query = this.#handle.query();
@@ -293,7 +326,7 @@ class MlWidget extends HTMLElement {
     const root = this.shadowRoot;
     for (const p of this.spec.params) {
       const v = h.get(p.key);
-      const input = root.querySelector(`input[data-key="${p.key}"]`);
+      const input = root.querySelector(`input[data-key="${p.key}"], select[data-key="${p.key}"]`);
       if (input && Number(input.value) !== v) input.value = String(v);
       const text = h.format(p.key);
       root.querySelector(`output[data-key="${p.key}"]`).value = text;
@@ -364,6 +397,22 @@ class MlWidget extends HTMLElement {
         this.#notices.clear();
         this.#changed(null);
       });
+    } else if (action === "play") {
+      this.#playing = !this.#playing;
+      this.#syncTrainer();
+      if (this.#playing) this.#train();
+    } else if (action === "step") {
+      this.#playing = false;
+      this.#syncTrainer();
+      this.#trainOnce();
+      this.#schedule();
+    } else if (action === "restart") {
+      this.#guard(() => {
+        this.#h().restart();
+        this.#notices.delete("training");
+        this.#syncControls();
+        this.#schedule();
+      });
     } else if (action === "dismiss") {
       this.#notices.clear();
       this.#syncControls();
@@ -379,6 +428,61 @@ class MlWidget extends HTMLElement {
     } else if (exp) {
       this.#export(exp, Number(button.dataset.panel));
     }
+  }
+
+  /** Play / pause: one slice of training per animation frame, only while on screen. */
+  #train() {
+    if (this.#loop || !this.#playing || !this.#visible || this.#failed) return;
+    this.#loop = requestAnimationFrame(() => {
+      this.#loop = 0;
+      const progress = this.#trainOnce();
+      this.#render();
+      if (progress && !progress.done && !progress.error) this.#train();
+      else {
+        this.#playing = false;
+        this.#syncTrainer();
+      }
+    });
+  }
+
+  #trainOnce() {
+    return this.#guard(() => {
+      const text = this.#h().step(this.#budget);
+      if (!text) return null;
+      const progress = JSON.parse(text);
+      const root = this.shadowRoot;
+      const bar = root.querySelector("progress");
+      if (bar && progress.fraction !== null) bar.value = progress.fraction;
+      const label = root.querySelector(".progress-text");
+      if (label) label.textContent = progress.text || "";
+      if (progress.error) {
+        this.#notices.set("training", progress.error);
+        this.#syncControls();
+      }
+      this.dispatchEvent(new CustomEvent("progress", { detail: progress, bubbles: true, composed: true }));
+      return progress;
+    });
+  }
+
+  #syncTrainer() {
+    const b = this.shadowRoot.querySelector("[data-action=play]");
+    if (!b) return;
+    b.setAttribute("aria-pressed", String(this.#playing));
+    b.textContent = this.#playing ? "Pause" : "Train";
+  }
+
+  /** Trainers: start or resume training (as the Train button does). */
+  play() {
+    if (!this.spec.trainer) return;
+    this.#playing = true;
+    this.#syncTrainer();
+    this.#train();
+  }
+
+  /** Trainers: pause training. */
+  pause() {
+    this.#playing = false;
+    this.#syncTrainer();
   }
 
   #toggleShare(action, button) {
@@ -409,7 +513,9 @@ class MlWidget extends HTMLElement {
     const name = `${this.spec.name}-panel${panel + 1}`;
     const root = this.shadowRoot;
     if (kind === "png") {
-      root.querySelector(`canvas[data-panel="${panel}"]`).toBlob((b) => b && download(root, `${name}.png`, b));
+      root
+        .querySelector(`canvas[data-panel="${panel}"]`)
+        .toBlob((b) => b && download(root, `${name}.png`, b));
       return;
     }
     this.#guard(() => {
@@ -479,7 +585,7 @@ try {
     for (const p of spec.params) {
       Object.defineProperty(cls.prototype, p.key, {
         get() {
-          return this.param(p.key);
+          return p.choices.length ? p.choices[this.param(p.key)] : this.param(p.key);
         },
         set(v) {
           this.setAttribute(p.key, String(v));

@@ -24,9 +24,63 @@ pub struct ParamSpec {
     pub max: f64,
     /// Slider step; a whole-number step with a whole-number minimum makes an integer parameter.
     pub step: f64,
+    /// Named options (a toggle or a menu): the value is the index of one of them, written by
+    /// name in URLs, attributes and the CLI. Empty for a number.
+    pub choices: &'static [&'static str],
 }
 
 impl ParamSpec {
+    /// A number on a slider from `min` to `max`.
+    #[allow(clippy::too_many_arguments)]
+    pub const fn number(
+        key: &'static str,
+        label: &'static str,
+        symbol: &'static str,
+        doc: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+        step: f64,
+    ) -> Self {
+        ParamSpec {
+            key,
+            label,
+            symbol,
+            doc,
+            default,
+            min,
+            max,
+            step,
+            choices: &[],
+        }
+    }
+
+    /// One of several named options, `choices[default]` by default.
+    pub const fn choice(
+        key: &'static str,
+        label: &'static str,
+        symbol: &'static str,
+        doc: &'static str,
+        default: usize,
+        choices: &'static [&'static str],
+    ) -> Self {
+        ParamSpec {
+            key,
+            label,
+            symbol,
+            doc,
+            default: default as f64,
+            min: 0.0,
+            max: (choices.len() - 1) as f64,
+            step: 1.0,
+            choices,
+        }
+    }
+
+    pub fn is_choice(&self) -> bool {
+        !self.choices.is_empty()
+    }
+
     pub fn is_integer(&self) -> bool {
         self.step.fract() == 0.0 && self.min.fract() == 0.0
     }
@@ -42,13 +96,29 @@ impl ParamSpec {
         d
     }
 
-    /// The value as a person reads it next to the slider.
+    /// The value as a person reads it next to the slider (a choice's name).
     pub fn format(&self, v: f64) -> String {
-        format!("{:.*}", self.decimals(), v)
+        match self.choices.get(v as usize) {
+            Some(name) if self.is_choice() => name.to_string(),
+            _ => format!("{:.*}", self.decimals(), v),
+        }
+    }
+
+    /// The value as written in URLs and attributes: exact digits, or a choice's name.
+    pub fn write(&self, v: f64) -> String {
+        if self.is_choice() {
+            self.format(v)
+        } else {
+            format!("{v}")
+        }
     }
 
     fn range_text(&self) -> String {
-        format!("{} to {}", self.format(self.min), self.format(self.max))
+        if self.is_choice() {
+            format!("one of {}", self.choices.join(", "))
+        } else {
+            format!("{} to {}", self.format(self.min), self.format(self.max))
+        }
     }
 
     pub fn to_json(&self) -> Json {
@@ -61,6 +131,10 @@ impl ParamSpec {
             ("min", Json::Num(self.min)),
             ("max", Json::Num(self.max)),
             ("step", Json::Num(self.step)),
+            (
+                "choices",
+                Json::Arr(self.choices.iter().map(|c| Json::str(*c)).collect()),
+            ),
         ])
     }
 }
@@ -120,7 +194,11 @@ enum Bad {
 }
 
 fn check(p: &ParamSpec, raw: &str) -> Result<f64, Bad> {
-    let v: f64 = raw.trim().parse().map_err(|_| Bad::NotANumber)?;
+    let raw = raw.trim();
+    if let Some(i) = p.choices.iter().position(|c| c.eq_ignore_ascii_case(raw)) {
+        return Ok(i as f64);
+    }
+    let v: f64 = raw.parse().map_err(|_| Bad::NotANumber)?;
     if !v.is_finite() {
         return Err(Bad::NotANumber);
     }
@@ -157,6 +235,12 @@ impl Params {
         }
     }
 
+    /// The name of a choice parameter's current option.
+    pub fn choice(&self, key: &str) -> &'static str {
+        let p = self.spec.param(key).expect("a key of this widget");
+        p.choices[self.get(key) as usize]
+    }
+
     /// Lenient set, for attributes, URL parameters and the JS API: a value that cannot be
     /// used is replaced (clamped, rounded or defaulted) and the returned notice says so.
     /// The value in force afterwards is always valid.
@@ -176,8 +260,13 @@ impl Params {
             Err(Bad::NotANumber) => (
                 p.default,
                 Some(format!(
-                    "\"{}\" is not a number; using the default {}",
+                    "\"{}\" is not {}; using the default {}",
                     raw.trim(),
+                    if p.is_choice() {
+                        format!("one of {}", p.choices.join(", "))
+                    } else {
+                        "a number".to_string()
+                    },
                     p.format(p.default)
                 )),
             ),
@@ -226,15 +315,19 @@ impl Params {
             ));
         };
         let p = &self.spec.params[i];
-        let allowed = format!(
-            "--{key} must be {}from {}",
-            if p.is_integer() {
-                "a whole number "
-            } else {
-                "a number "
-            },
-            p.range_text()
-        );
+        let allowed = if p.is_choice() {
+            format!("--{key} must be {}", p.range_text())
+        } else {
+            format!(
+                "--{key} must be {}from {}",
+                if p.is_integer() {
+                    "a whole number "
+                } else {
+                    "a number "
+                },
+                p.range_text()
+            )
+        };
         match check(p, raw) {
             Ok(v) => {
                 self.values[i] = v;
@@ -280,7 +373,7 @@ impl Params {
             .params
             .iter()
             .zip(&self.values)
-            .map(|(p, v)| format!("{}={}", p.key, v))
+            .map(|(p, &v)| format!("{}={}", p.key, p.write(v)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -295,7 +388,14 @@ impl Params {
                 .params
                 .iter()
                 .zip(&self.values)
-                .map(|(p, &v)| (p.key.to_string(), Json::Num(v)))
+                .map(|(p, &v)| {
+                    let value = if p.is_choice() {
+                        Json::str(p.format(v))
+                    } else {
+                        Json::Num(v)
+                    };
+                    (p.key.to_string(), value)
+                })
                 .collect(),
         )
     }

@@ -41,6 +41,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: 0.01,
             max: 0.5,
             step: 0.01,
+            choices: &[],
         },
         ParamSpec {
             key: "adv",
@@ -51,6 +52,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: -2.0,
             max: 2.0,
             step: 0.1,
+            choices: &[],
         },
         ParamSpec {
             key: "lr",
@@ -61,6 +63,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: 0.05,
             max: 5.0,
             step: 0.05,
+            choices: &[],
         },
         ParamSpec {
             key: "epochs",
@@ -71,6 +74,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: 1.0,
             max: 100.0,
             step: 1.0,
+            choices: &[],
         },
         ParamSpec {
             key: "actions",
@@ -81,6 +85,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: 2.0,
             max: 8.0,
             step: 1.0,
+            choices: &[],
         },
         ParamSpec {
             key: "seed",
@@ -91,6 +96,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             min: 0.0,
             max: 9999.0,
             step: 1.0,
+            choices: &[],
         },
     ],
 };

@@ -38,6 +38,20 @@ pub(crate) trait View {
     fn draw(&self, panel: usize, area: &Area, theme: &Theme) -> Result<(), String>;
     /// A sentence describing what the panel shows now, for screen readers.
     fn describe(&self, panel: usize) -> String;
+    /// Trainers only: do about `budget_ms` of work (the page keeps each frame under 8 ms)
+    /// and report progress as `{"done", "fraction", "text", "error"}`; `error` (a diverging
+    /// run, say) pauses training with the message shown and the last good state kept.
+    fn step(&mut self, _params: &Params, _budget_ms: f64) -> Option<Json> {
+        None
+    }
+    /// Trainers only: start training again from scratch with the current parameters.
+    fn restart(&mut self, _params: &Params) {}
+}
+
+/// Milliseconds from the browser's clock, for trainers' time budgets.
+#[allow(dead_code)] // used by trainers
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 /// The web-only description of a widget: panel titles and its equation as MathML, whose
@@ -178,6 +192,23 @@ impl Handle {
             self.dirty = false;
         }
         self.view.as_ref()
+    }
+
+    /// Trainers: about `budget_ms` of training; progress as JSON, or "" for other widgets.
+    pub fn step(&mut self, budget_ms: f64) -> String {
+        if self.dirty {
+            self.view.update(&self.params);
+            self.dirty = false;
+        }
+        self.view
+            .step(&self.params, budget_ms)
+            .map_or_else(String::new, |p| p.to_string())
+    }
+
+    /// Trainers: start again from scratch with the current parameters.
+    pub fn restart(&mut self) {
+        self.fresh();
+        self.view.restart(&self.params);
     }
 
     /// `{"widget", "params", "data"}` as JSON.
