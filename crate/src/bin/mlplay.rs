@@ -3,6 +3,8 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay scaling --compute C [--constants hoffmann|epoch]   compute-optimal N, D, loss
+//! mlplay scaling-fit --csv FILE [--boot R] [--seed S]        fit L(N, D) to runs, with intervals
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -12,7 +14,9 @@ use mlplay::params::Params;
 use mlplay::widgets;
 
 const USAGE: &str =
-    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       \
+     mlplay scaling --compute C [--constants hoffmann|epoch] [--json]\n       \
+     mlplay scaling-fit --csv FILE [--boot R] [--seed S] [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -42,6 +46,16 @@ fn main() -> ExitCode {
         }
         println!("{}", widgets::list_json());
         return ExitCode::SUCCESS;
+    }
+    // Commands whose arguments are not a widget's parameter table.
+    if let Some(run) = mlplay::scaling::cli::command(command) {
+        return match run(&args[1..]) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(msg) => usage_error(&msg),
+        };
     }
     let Some(spec) = widgets::find(command) else {
         let names: Vec<_> = widgets::ALL.iter().map(|w| w.name).collect();
