@@ -187,6 +187,105 @@ describe("controls", () => {
     },
   );
 
+  test(
+    "a widget moved in the page keeps its state and takes values set while detached",
+    { timeout: 60_000 },
+    async () => {
+      const { context, page, problems } = await openPage(browser);
+      try {
+        await gotoReady(page, PAGES.index);
+        const widget = page.locator("ml-ppo-clip").first();
+        await pressOnSlider(widget, "seed", "ArrowRight", 2); // seed 3 -> 5, by the slider
+        await waitForState(widget, (s) => s.params.seed === 5);
+
+        // Moving the element (remove, insert again) is what frameworks do on re-render.
+        const moved = await widget.evaluate(async (el) => {
+          const parent = el.parentNode;
+          const next = el.nextSibling;
+          el.remove();
+          parent.insertBefore(el, next);
+          await new Promise((r) => setTimeout(r, 300));
+          return el.state.params;
+        });
+        assert.deepEqual(moved, { ...PPO_DEFAULTS, seed: 5 }, "params survive a move");
+
+        // A property set while the element is out of the document must not be lost.
+        const detached = await widget.evaluate(async (el) => {
+          const parent = el.parentNode;
+          const next = el.nextSibling;
+          el.remove();
+          el.eps = 0.4;
+          parent.insertBefore(el, next);
+          await new Promise((r) => setTimeout(r, 300));
+          return { attribute: el.getAttribute("eps"), property: el.eps, state: el.state.params };
+        });
+        assert.equal(detached.attribute, "0.4");
+        assert.equal(
+          detached.property,
+          0.4,
+          `el.eps after setting it while detached: ${JSON.stringify(detached)}`,
+        );
+        assert.deepEqual(detached.state, { ...PPO_DEFAULTS, seed: 5, eps: 0.4 });
+        assertClean(problems, "moved widget");
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  test("export buttons download each panel as PNG, CSV and JSON", { timeout: 60_000 }, async () => {
+    const { context, page, problems } = await openPage(browser);
+    try {
+      await gotoReady(page, PAGES.index);
+      const widget = page.locator("ml-ppo-clip").first();
+      const state = await stateOf(widget);
+      const numbersIn = (value, out = []) => {
+        if (typeof value === "number") out.push(value);
+        else if (value && typeof value === "object") for (const v of Object.values(value)) numbersIn(v, out);
+        return out;
+      };
+      for (const panel of [0, 1]) {
+        const files = {};
+        for (const kind of ["png", "csv", "json"]) {
+          const button = widget.locator(`[data-export="${kind}"][data-panel="${panel}"]`);
+          assert.ok(await button.isVisible(), `panel ${panel} has a ${kind} button`);
+          const [download] = await Promise.all([page.waitForEvent("download"), button.click()]);
+          const stream = await download.createReadStream();
+          const chunks = [];
+          for await (const c of stream) chunks.push(c);
+          files[kind] = { name: download.suggestedFilename(), bytes: Buffer.concat(chunks) };
+          assert.match(files[kind].name, new RegExp(`\\.${kind}$`), `${kind} file name`);
+        }
+        // PNG: the signature, and a real image.
+        assert.deepEqual([...files.png.bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+        assert.ok(files.png.bytes.length > 2000, "PNG is not empty");
+        // JSON parses, and holds the panel's plotted numbers.
+        const json = JSON.parse(files.json.bytes.toString("utf8"));
+        const inJson = new Set(numbersIn(json));
+        const expected = panel === 0 ? state.data.curve.clipped : state.data.update.clipped.ratios.flat();
+        const missing = expected.filter((v) => !inJson.has(v));
+        assert.equal(missing.length, 0, `panel ${panel} JSON lacks ${missing.length} plotted values`);
+        // CSV: a header and one row per plotted point, same number of fields on every row.
+        const rows = files.csv.bytes.toString("utf8").trim().split(/\r?\n/);
+        const minRows = panel === 0 ? 201 : state.params.epochs + 1;
+        assert.ok(rows.length >= minRows + 1, `panel ${panel} CSV has ${rows.length} lines`);
+        const width = rows[0].split(",").length;
+        assert.ok(width >= 2, "CSV has several columns");
+        assert.ok(
+          rows.every((r) => r.split(",").length === width),
+          "CSV rows are rectangular",
+        );
+        assert.ok(
+          rows.slice(1).every((r) => r.split(",").every((f) => f === "" || Number.isFinite(Number(f)))),
+          "CSV data rows are numbers",
+        );
+      }
+      assertClean(problems, "exports");
+    } finally {
+      await context.close();
+    }
+  });
+
   test("embed guide: the live API demo follows the widget", { timeout: 60_000 }, async () => {
     const { context, page, problems } = await openPage(browser);
     try {
