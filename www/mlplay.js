@@ -43,7 +43,12 @@ select { font: inherit; font-size: 0.88rem; color: var(--ml-fg); background: var
 .trainer { align-items: center; }
 .trainer progress { flex: 1 1 120px; accent-color: var(--ml-accent); }
 .progress-text { font-size: 0.85rem; color: var(--ml-muted); font-variant-numeric: tabular-nums; }
-.ctl[hidden] { display: none; }
+.ctl[hidden], .text-ctl[hidden] { display: none; }
+.text-ctl { margin: 8px 0; }
+.text-ctl label { display: block; font-size: 0.9rem; margin-bottom: 2px; }
+.text-ctl textarea { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  color: var(--ml-fg); background: var(--ml-bg); border: 1px solid var(--ml-border); border-radius: 6px; padding: 4px 6px; resize: vertical; }
+.text-ctl .doc { display: block; color: var(--ml-muted); font-size: 0.82rem; }
 .toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
 button { font: inherit; font-size: 0.85rem; color: var(--ml-fg); background: transparent;
   border: 1px solid var(--ml-border); border-radius: 6px; padding: 3px 10px; cursor: pointer; min-height: 28px; }
@@ -98,6 +103,8 @@ class MlWidget extends HTMLElement {
   #playing = false;
   #loop = 0;
   #budget = 8; // ms of training per frame: the page stays at display rate
+  #background = 0; // animation frame of a non-trainer's background work
+  #textTimer = 0; // debounce for typing in a text input
   #ready;
   #resolveReady;
 
@@ -134,6 +141,16 @@ class MlWidget extends HTMLElement {
           <output for="${id(p.key)}" data-key="${p.key}"></output>
           ${input(p)}
           <span id="${id(p.key)}-doc" hidden>${esc(p.doc)}</span>
+        </div>`,
+      )
+      .join("");
+    const texts = (spec.texts || [])
+      .map(
+        (t) => `<div class="text-ctl" data-key="${t.key}">
+          <label for="${id(t.key)}">${esc(t.label)}</label>
+          <textarea id="${id(t.key)}" data-text="${t.key}" rows="${t.rows}" spellcheck="false"
+            aria-describedby="${id(t.key)}-doc">${esc(t.default)}</textarea>
+          <span id="${id(t.key)}-doc" class="doc">${esc(t.doc)}</span>
         </div>`,
       )
       .join("");
@@ -175,6 +192,7 @@ class MlWidget extends HTMLElement {
         <div class="notices" role="status" aria-live="polite"></div>
         <div class="error" role="alert" hidden></div>
         <div class="controls">${controls}</div>
+        ${texts}
         <div class="toolbar">
           <button data-action="reset">Reset to defaults</button>
           <button data-action="share" aria-expanded="false">Share</button>
@@ -189,9 +207,22 @@ class MlWidget extends HTMLElement {
       const key = e.target.dataset?.key;
       if (key && (e.target.type === "range" || e.target.localName === "select"))
         this.#set(key, e.target.value);
+      const text = e.target.dataset?.text;
+      if (text) {
+        // Typing: apply once the reader pauses, not on every key. (Keep the element: an
+        // event's target is cleared once its dispatch out of a shadow root is over.)
+        const area = e.target;
+        clearTimeout(this.#textTimer);
+        this.#textTimer = setTimeout(() => this.#set(text, area.value), 300);
+      }
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
+      const text = e.target.dataset?.text;
+      if (text) {
+        clearTimeout(this.#textTimer);
+        if (e.target.value !== this.#guard(() => this.#h().text(text))) this.#set(text, e.target.value);
+      }
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -211,6 +242,10 @@ class MlWidget extends HTMLElement {
       (entries) => {
         this.#visible = entries.some((e) => e.isIntersecting);
         if (this.#visible) this.#start();
+        else {
+          cancelAnimationFrame(this.#background);
+          this.#background = 0;
+        }
         if (this.#visible && this.#playing) this.#train();
       },
       { rootMargin: "200px" },
@@ -232,8 +267,11 @@ class MlWidget extends HTMLElement {
     this.#observers = [];
     cancelAnimationFrame(this.#frame);
     cancelAnimationFrame(this.#loop);
+    cancelAnimationFrame(this.#background);
+    clearTimeout(this.#textTimer);
     this.#frame = 0;
     this.#loop = 0;
+    this.#background = 0;
     this.#visible = false;
     if (this.#handle) {
       this.#query = this.#handle.query();
@@ -243,7 +281,12 @@ class MlWidget extends HTMLElement {
   }
 
   static get observedAttributes() {
-    return [...this.spec.params.map((p) => p.key), "hide", "theme"];
+    return [
+      ...this.spec.params.map((p) => p.key),
+      ...(this.spec.texts || []).map((t) => t.key),
+      "hide",
+      "theme",
+    ];
   }
 
   attributeChangedCallback(name, _old, value) {
@@ -260,7 +303,7 @@ class MlWidget extends HTMLElement {
       this.#handle = new Handle(this.spec.name);
       if (this.#query) this.#handle.applyQuery(this.#query);
       else {
-        for (const p of this.spec.params) {
+        for (const p of [...this.spec.params, ...(this.spec.texts || [])]) {
           const v = this.getAttribute(p.key);
           if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
         }
@@ -311,7 +354,7 @@ class MlWidget extends HTMLElement {
   #changed(key) {
     this.#syncControls();
     this.#schedule();
-    const params = this.#guard(() => JSON.parse(this.#h().state()).params);
+    const params = this.#guard(() => JSON.parse(this.#h().params()));
     this.dispatchEvent(
       new CustomEvent("change", {
         detail: { key, value: key ? params?.[key] : undefined, params },
@@ -333,6 +376,14 @@ class MlWidget extends HTMLElement {
       const b = root.querySelector(`.values b[data-key="${p.key}"]`);
       if (b) b.textContent = text;
     }
+    for (const t of this.spec.texts || []) {
+      const area = root.querySelector(`textarea[data-text="${t.key}"]`);
+      // Never rewrite a box the reader is typing in.
+      if (area && root.activeElement !== area) {
+        const v = h.text(t.key);
+        if (area.value !== v) area.value = v;
+      }
+    }
     const box = root.querySelector(".notices");
     if (this.#notices.size === 0) box.replaceChildren();
     else {
@@ -343,7 +394,8 @@ class MlWidget extends HTMLElement {
 
   #applyHide() {
     const hidden = new Set((this.getAttribute("hide") || "").split(",").map((s) => s.trim()));
-    for (const ctl of this.shadowRoot.querySelectorAll(".ctl")) ctl.hidden = hidden.has(ctl.dataset.key);
+    for (const ctl of this.shadowRoot.querySelectorAll(".ctl, .text-ctl"))
+      ctl.hidden = hidden.has(ctl.dataset.key);
   }
 
   #start() {
@@ -368,12 +420,14 @@ class MlWidget extends HTMLElement {
     return t === "dark" || (t !== "light" && darkScheme.matches);
   }
 
-  #render() {
+  /** Draw every panel, or only those in `only` (background work that changed a few). */
+  #render(only = null) {
     this.#guard(() => {
       const h = this.#h();
       const dpr = window.devicePixelRatio || 1;
       for (const canvas of this.shadowRoot.querySelectorAll("canvas[data-panel]")) {
         const panel = Number(canvas.dataset.panel);
+        if (only && !only.includes(panel)) continue;
         const width = Math.max(240, Math.round(canvas.parentElement.clientWidth || 600));
         const height = Math.round(h.panelHeight(panel, width));
         canvas.style.height = `${height}px`;
@@ -384,6 +438,19 @@ class MlWidget extends HTMLElement {
       }
     });
     this.#resolveReady();
+    this.#work();
+  }
+
+  /** Background work of a widget that is not a trainer (a fit spread over frames): one
+   *  slice per animation frame while it is on screen, then a redraw. */
+  #work() {
+    if (this.spec.trainer || this.#background || !this.#visible || this.#failed) return;
+    if (!this.#guard(() => this.#h().pending())) return;
+    this.#background = requestAnimationFrame(() => {
+      this.#background = 0;
+      const progress = this.#trainOnce();
+      this.#render(Array.isArray(progress?.panels) ? progress.panels : null);
+    });
   }
 
   #onClick(e) {
@@ -526,6 +593,11 @@ class MlWidget extends HTMLElement {
     });
   }
 
+  /** A text input's current value (what the element's property of that name returns). */
+  textOf(key) {
+    return this.#guard(() => this.#h().text(key));
+  }
+
   /** One parameter's value (what the element's `eps`, `seed`, ... properties return). */
   param(key) {
     return this.#guard(() => this.#h().get(key));
@@ -582,6 +654,17 @@ try {
     const cls = class extends MlWidget {
       static spec = spec;
     };
+    for (const t of spec.texts || []) {
+      Object.defineProperty(cls.prototype, t.key, {
+        get() {
+          return this.textOf(t.key);
+        },
+        set(v) {
+          this.setAttribute(t.key, String(v));
+        },
+        enumerable: true,
+      });
+    }
     for (const p of spec.params) {
       Object.defineProperty(cls.prototype, p.key, {
         get() {

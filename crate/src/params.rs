@@ -402,7 +402,7 @@ impl Params {
 }
 
 /// `%XX` and `+` decoding for query strings; malformed escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }

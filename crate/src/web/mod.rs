@@ -46,6 +46,36 @@ pub(crate) trait View {
     }
     /// Trainers only: start training again from scratch with the current parameters.
     fn restart(&mut self, _params: &Params) {}
+    /// Work left to do in the background, for widgets that are not trainers (a fit spread
+    /// over frames, say): while this is true and the element is on screen, the page calls
+    /// [`View::step`] once per animation frame and redraws, without any training controls.
+    fn pending(&self) -> bool {
+        false
+    }
+    /// Free-text inputs this widget shows under its controls (none by default).
+    fn texts(&self) -> &'static [TextInput] {
+        &[]
+    }
+    /// The current value of one of [`View::texts`].
+    fn text(&self, _key: &str) -> String {
+        String::new()
+    }
+    /// Set one of [`View::texts`]; returns a notice when part of the text could not be used.
+    fn set_text(&mut self, _key: &str, _value: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A free-text input under a widget's sliders (a CSV of data points, say), for state the
+/// numeric parameter table cannot hold. Its key works like a parameter's: an element
+/// attribute and property, a share-link key (written only when it differs from the
+/// default), `set`, and Reset. The view owns and validates the text.
+pub(crate) struct TextInput {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// One sentence under the box: what goes in it.
+    pub doc: &'static str,
+    pub rows: u32,
 }
 
 /// Milliseconds from the browser's clock, for trainers' time budgets.
@@ -94,7 +124,7 @@ pub fn registry() -> String {
         widgets::ALL
             .iter()
             .map(|spec| {
-                let (_, info) = view_for(spec);
+                let (view, info) = view_for(spec);
                 let mut obj = spec.to_json();
                 if let Json::Obj(pairs) = &mut obj {
                     pairs.push((
@@ -102,6 +132,16 @@ pub fn registry() -> String {
                         Json::Arr(info.panels.iter().map(|t| Json::str(*t)).collect()),
                     ));
                     pairs.push(("equation".into(), Json::str(info.equation)));
+                    let texts = view.texts().iter().map(|t| {
+                        Json::obj([
+                            ("key", Json::str(t.key)),
+                            ("label", Json::str(t.label)),
+                            ("doc", Json::str(t.doc)),
+                            ("rows", Json::Num(f64::from(t.rows))),
+                            ("default", Json::str(view.text(t.key))),
+                        ])
+                    });
+                    pairs.push(("texts".into(), Json::Arr(texts.collect())));
                 }
                 obj
             })
@@ -125,12 +165,36 @@ fn notices_json(notices: &[Notice]) -> String {
     .to_string()
 }
 
+/// `%XX`-encode everything but unreserved characters, for text values in share links.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Query keys that belong to the page, not to any widget.
+const PAGE_KEYS: [&str; 3] = ["w", "hide", "theme"];
+
 /// One widget instance: its parameters and its views.
 #[wasm_bindgen]
 pub struct Handle {
     params: Params,
     view: Box<dyn View>,
     dirty: bool,
+    /// Each text input's starting value, for Reset and for leaving defaults out of links.
+    text_defaults: Vec<(&'static str, String)>,
+}
+
+impl Handle {
+    fn is_text(&self, key: &str) -> bool {
+        self.text_defaults.iter().any(|(k, _)| *k == key)
+    }
 }
 
 #[wasm_bindgen]
@@ -140,24 +204,69 @@ impl Handle {
         let spec =
             widgets::find(name).ok_or_else(|| JsError::new(&format!("no widget {name:?}")))?;
         let (view, _) = view_for(spec);
+        let text_defaults = view
+            .texts()
+            .iter()
+            .map(|t| (t.key, view.text(t.key)))
+            .collect();
         Ok(Handle {
             params: Params::defaults(spec),
             view,
             dirty: true,
+            text_defaults,
         })
     }
 
-    /// Set one parameter leniently; returns the notice's message when the value was replaced.
+    /// Set one parameter (or text input) leniently; returns the notice's message when the
+    /// value was replaced or partly unusable.
     pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
         self.dirty = true;
+        if self.is_text(key) {
+            return self.view.set_text(key, raw);
+        }
         self.params.set(key, raw).map(|n| n.message)
+    }
+
+    /// A text input's current value ("" for a key that is not one).
+    pub fn text(&self, key: &str) -> String {
+        if self.is_text(key) {
+            self.view.text(key)
+        } else {
+            String::new()
+        }
     }
 
     /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
     #[wasm_bindgen(js_name = applyQuery)]
     pub fn apply_query(&mut self, query: &str) -> String {
         self.dirty = true;
-        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
+        let texts: Vec<&'static str> = self.text_defaults.iter().map(|(k, _)| *k).collect();
+        let ignore: Vec<&str> = PAGE_KEYS.iter().chain(&texts).copied().collect();
+        let mut notices = self.params.apply_query(query, &ignore);
+        for pair in query.trim_start_matches('?').split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = crate::params::percent_decode(k);
+            if let Some(&key) = texts.iter().find(|t| **t == key) {
+                let value = crate::params::percent_decode(v);
+                if let Some(message) = self.view.set_text(key, &value) {
+                    notices.push(Notice {
+                        key: key.to_string(),
+                        message,
+                    });
+                }
+            }
+        }
+        notices_json(&notices)
+    }
+
+    /// The parameters alone as JSON (what `change` events carry; cheaper than `state`).
+    pub fn params(&self) -> String {
+        self.params.to_json().to_string()
+    }
+
+    /// Background work left (see `View::pending`); trainers report false.
+    pub fn pending(&mut self) -> bool {
+        self.fresh().pending()
     }
 
     /// A parameter's value (NaN for a key the widget does not have).
@@ -176,13 +285,24 @@ impl Handle {
             .map_or_else(String::new, |p| p.format(self.params.get(key)))
     }
 
-    /// Every parameter as `key=value&...`, exact, for share links.
+    /// Every parameter as `key=value&...`, exact, for share links; then each text input
+    /// that differs from its default, percent-encoded.
     pub fn query(&self) -> String {
-        self.params.to_query()
+        let mut q = self.params.to_query();
+        for (key, default) in &self.text_defaults {
+            let value = self.view.text(key);
+            if value != *default {
+                q.push_str(&format!("&{key}={}", percent_encode(&value)));
+            }
+        }
+        q
     }
 
     pub fn reset(&mut self) {
         self.params = Params::defaults(self.params.spec);
+        for (key, default) in &self.text_defaults {
+            self.view.set_text(key, default);
+        }
         self.dirty = true;
     }
 
@@ -194,7 +314,8 @@ impl Handle {
         self.view.as_ref()
     }
 
-    /// Trainers: about `budget_ms` of training; progress as JSON, or "" for other widgets.
+    /// Trainers (and views with background work): about `budget_ms` of work; progress as
+    /// JSON, or "" for widgets with nothing to do.
     pub fn step(&mut self, budget_ms: f64) -> String {
         if self.dirty {
             self.view.update(&self.params);
