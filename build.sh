@@ -383,11 +383,12 @@ cmd_test() {
   stop_server
 
   say "test counts: ${COUNTS[*]}"
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   if [[ $e2e_fail -ne 0 || $FAILED -ne 0 ]]; then
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
     die "browser end-to-end tests failed" "see the failures above; screenshots are in target/e2e-shots/"
   fi
   say "all checks passed: fmt, clippy (native, wasm), cargo test, build, wasm tests, lint, e2e (WebGPU on and off)"
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
 }
 
 # ----------------------------------------------------------------------------- bench
