@@ -453,7 +453,8 @@ class MlWidget extends HTMLElement {
       this.#loop = 0;
       const progress = this.#trainOnce();
       const now = performance.now();
-      const calm = reducedMotion.matches && !progress?.done && now - this.#drawnAt < CALM_REDRAW_MS;
+      const going = progress && !progress.done && !progress.error;
+      const calm = reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS;
       if (!calm) {
         this.#drawnAt = now;
         this.#render();
