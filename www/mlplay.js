@@ -459,7 +459,7 @@ class MlWidget extends HTMLElement {
         this.#drawnAt = now;
         this.#render();
       }
-      if (progress && !progress.done && !progress.error) this.#train();
+      if (going) this.#train();
       else {
         this.#playing = false;
         this.#syncTrainer();
