@@ -10,6 +10,9 @@ import init, { registry, Handle, lastPanic } from "./pkg/mlplay.js";
 
 const here = new URL(".", import.meta.url);
 const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+/** With reduced motion, a training widget redraws at most this often (ms) instead of every frame. */
+const CALM_REDRAW_MS = 500;
 
 const STYLE = `
 :host { display: block; margin: 1.5rem 0; color-scheme: light dark;
@@ -71,7 +74,7 @@ button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 2px
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .loading { color: var(--ml-muted); font-size: 0.9rem; }
 @media (prefers-reduced-motion: no-preference) { button { transition: border-color 0.15s; } }
-@media (max-width: 480px) { .box { padding: 10px; } .controls { grid-template-columns: 1fr; } }
+@media (max-width: 480px) { .box { padding: 10px; } .controls { grid-template-columns: 1fr; } .equation { font-size: 0.85rem; } }
 `;
 
 /// Escape text for an HTML attribute or text node.
@@ -103,6 +106,7 @@ class MlWidget extends HTMLElement {
   #playing = false;
   #loop = 0;
   #budget = 8; // ms of training per frame: the page stays at display rate
+  #drawnAt = 0;
   #background = 0; // animation frame of a non-trainer's background work
   #textTimer = 0; // debounce for typing in a text input
   #ready;
@@ -194,7 +198,7 @@ class MlWidget extends HTMLElement {
         <div class="controls">${controls}</div>
         ${texts}
         <div class="toolbar">
-          <button data-action="reset">Reset to defaults</button>
+          <button data-action="reset" title="Back to the starting values of this figure">Reset</button>
           <button data-action="share" aria-expanded="false">Share</button>
           <button data-action="embed" aria-expanded="false">Embed</button>
         </div>
@@ -292,8 +296,8 @@ class MlWidget extends HTMLElement {
   attributeChangedCallback(name, _old, value) {
     if (name === "hide") return this.#applyHide();
     if (name === "theme") return this.#schedule();
-    // Before the handle exists, #h() reads every attribute when it creates it.
-    if (value !== null && this.#handle) this.#set(name, value);
+    // Before the first handle exists, #h() reads every attribute when it creates it.
+    if (value !== null && (this.#handle || this.#query !== null)) this.#set(name, value);
   }
 
   /** The wasm handle, created on first need so `state` works before the widget is drawn. */
@@ -301,15 +305,19 @@ class MlWidget extends HTMLElement {
     if (this.#failed) throw new Error("this widget stopped after an internal error");
     if (!this.#handle) {
       this.#handle = new Handle(this.spec.name);
-      if (this.#query) this.#handle.applyQuery(this.#query);
-      else {
-        for (const p of [...this.spec.params, ...(this.spec.texts || [])]) {
-          const v = this.getAttribute(p.key);
-          if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
-        }
-      }
+      if (this.#query !== null) {
+        for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
+      } else this.#applyAttributes();
     }
     return this.#handle;
+  }
+
+  /** The author's attributes, through the parameter table (the starting state and what Reset returns to). */
+  #applyAttributes() {
+    for (const p of [...this.spec.params, ...(this.spec.texts || [])]) {
+      const v = this.getAttribute(p.key);
+      if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
+    }
   }
 
   #guard(fn) {
@@ -337,6 +345,13 @@ class MlWidget extends HTMLElement {
   }
 
   #set(key, raw) {
+    if (!this.#handle && this.#query !== null) {
+      // Disconnected: keep the change in the saved state that reconnecting restores.
+      const q = new URLSearchParams(this.#query);
+      q.set(key, String(raw));
+      this.#query = q.toString();
+      return;
+    }
     this.#guard(() => {
       this.#note(key, this.#h().set(key, String(raw)));
       this.#changed(key);
@@ -442,13 +457,21 @@ class MlWidget extends HTMLElement {
   }
 
   /** Background work of a widget that is not a trainer (a fit spread over frames): one
-   *  slice per animation frame while it is on screen, then a redraw. */
+   *  slice per animation frame while it is on screen, then a redraw of the panels the
+   *  progress names (at most twice a second under reduced motion, and always the last). */
   #work() {
     if (this.spec.trainer || this.#background || !this.#visible || this.#failed) return;
     if (!this.#guard(() => this.#h().pending())) return;
     this.#background = requestAnimationFrame(() => {
       this.#background = 0;
       const progress = this.#trainOnce();
+      const now = performance.now();
+      const going = progress && !progress.done && !progress.error;
+      if (reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS) {
+        this.#work();
+        return;
+      }
+      this.#drawnAt = now;
       this.#render(Array.isArray(progress?.panels) ? progress.panels : null);
     });
   }
@@ -462,6 +485,7 @@ class MlWidget extends HTMLElement {
       this.#guard(() => {
         this.#h().reset();
         this.#notices.clear();
+        this.#applyAttributes();
         this.#changed(null);
       });
     } else if (action === "play") {
@@ -503,8 +527,14 @@ class MlWidget extends HTMLElement {
     this.#loop = requestAnimationFrame(() => {
       this.#loop = 0;
       const progress = this.#trainOnce();
-      this.#render();
-      if (progress && !progress.done && !progress.error) this.#train();
+      const now = performance.now();
+      const going = progress && !progress.done && !progress.error;
+      const calm = reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS;
+      if (!calm) {
+        this.#drawnAt = now;
+        this.#render();
+      }
+      if (going) this.#train();
       else {
         this.#playing = false;
         this.#syncTrainer();
@@ -593,6 +623,11 @@ class MlWidget extends HTMLElement {
     });
   }
 
+  /** Set one parameter through the table (what assigning `el.eps`, `el.seed`, ... does). */
+  setParam(key, value) {
+    this.#set(key, value);
+  }
+
   /** A text input's current value (what the element's property of that name returns). */
   textOf(key) {
     return this.#guard(() => this.#h().text(key));
@@ -628,7 +663,7 @@ class MlWidget extends HTMLElement {
     const hide = this.getAttribute("hide");
     const script = `<script type="module" src="${new URL("mlplay.js", here).href}"></script>
 <ml-${this.spec.name}${attrs}${hide ? ` hide="${esc(hide)}"` : ""}></ml-${this.spec.name}>`;
-    const iframe = `<iframe src="${esc(this.shareUrl)}" title="${esc(this.spec.title)}" width="100%" height="900" style="border:0" loading="lazy"></iframe>`;
+    const iframe = `<iframe src="${esc(this.shareUrl)}" title="${esc(this.spec.title)}" width="100%" height="1160" style="border:0" loading="lazy"></iframe>`;
     return { script, iframe };
   }
 }
@@ -660,7 +695,7 @@ try {
           return this.textOf(t.key);
         },
         set(v) {
-          this.setAttribute(t.key, String(v));
+          this.setParam(t.key, v);
         },
         enumerable: true,
       });
@@ -671,7 +706,7 @@ try {
           return p.choices.length ? p.choices[this.param(p.key)] : this.param(p.key);
         },
         set(v) {
-          this.setAttribute(p.key, String(v));
+          this.setParam(p.key, v);
         },
         enumerable: true,
       });

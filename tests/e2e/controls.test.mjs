@@ -219,7 +219,8 @@ describe("controls", () => {
           await new Promise((r) => setTimeout(r, 300));
           return { attribute: el.getAttribute("eps"), property: el.eps, state: el.state.params };
         });
-        assert.equal(detached.attribute, "0.4");
+        // Properties do not rewrite the author's markup (Reset returns to the attributes).
+        assert.equal(detached.attribute, null);
         assert.equal(
           detached.property,
           0.4,
