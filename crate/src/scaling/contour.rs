@@ -78,60 +78,56 @@ pub fn contour(xs: &[f64], ys: &[f64], z: &Array2<f64>, level: f64) -> Vec<Line>
     chain(&segments, cross, level)
 }
 
-/// Join segments that share an edge crossing into polylines.
+/// Join segments that share an edge crossing into polylines. Each crossing belongs to at
+/// most two segments (one per cell beside its edge), so two slots per edge index them.
 fn chain(
     segments: &[(usize, usize)],
     cross: impl Fn(usize) -> (f64, f64),
     level: f64,
 ) -> Vec<Line> {
-    use std::collections::HashMap;
-    let mut at: HashMap<usize, Vec<usize>> = HashMap::new();
+    const NONE: usize = usize::MAX;
+    let edges = segments
+        .iter()
+        .map(|&(a, b)| a.max(b) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut slots = vec![[NONE; 2]; edges];
     for (s, &(a, b)) in segments.iter().enumerate() {
-        at.entry(a).or_default().push(s);
-        at.entry(b).or_default().push(s);
-    }
-    let mut used = vec![false; segments.len()];
-    let other_end = |s: usize, e: usize| {
-        let (a, b) = segments[s];
-        if a == e {
-            b
-        } else {
-            a
-        }
-    };
-    // Walk from `edge` along unused segments, collecting edge ids.
-    let walk = |start: usize, mut edge: usize, used: &mut Vec<bool>| {
-        let mut edges = vec![edge];
-        let mut s = start;
-        loop {
-            used[s] = true;
-            edge = other_end(s, edge);
-            edges.push(edge);
-            match at[&edge].iter().find(|&&t| !used[t]) {
-                Some(&t) => s = t,
-                None => break,
+        for e in [a, b] {
+            let slot = &mut slots[e];
+            if slot[0] == NONE {
+                slot[0] = s;
+            } else {
+                slot[1] = s;
             }
         }
-        edges
-    };
+    }
+    let degree = |e: usize| slots[e].iter().filter(|&&s| s != NONE).count();
+    let mut used = vec![false; segments.len()];
     let mut lines = Vec::new();
-    // Open lines first, from their ends (edges with one segment), then the closed loops.
-    let mut starts: Vec<usize> = (0..segments.len()).collect();
-    starts.sort_by_key(|&s| {
-        let (a, b) = segments[s];
-        usize::from(at[&a].len() > 1 && at[&b].len() > 1)
-    });
-    for s in starts {
-        if used[s] {
-            continue;
+    // Open lines first, walked from an end (a crossing with one segment); then the loops.
+    for pass in 0..2 {
+        for s in 0..segments.len() {
+            let (a, b) = segments[s];
+            let is_end = degree(a) == 1 || degree(b) == 1;
+            if used[s] || (pass == 0 && !is_end) {
+                continue;
+            }
+            let mut edge = if degree(a) == 1 { a } else { b };
+            let mut points = vec![cross(edge)];
+            let mut seg = s;
+            loop {
+                used[seg] = true;
+                let (a, b) = segments[seg];
+                edge = if a == edge { b } else { a };
+                points.push(cross(edge));
+                match slots[edge].iter().find(|&&t| t != NONE && !used[t]) {
+                    Some(&t) => seg = t,
+                    None => break,
+                }
+            }
+            lines.push(Line { level, points });
         }
-        let (a, b) = segments[s];
-        let from = if at[&a].len() == 1 { a } else { b };
-        let edges = walk(s, from, &mut used);
-        lines.push(Line {
-            level,
-            points: edges.into_iter().map(&cross).collect(),
-        });
     }
     lines
 }

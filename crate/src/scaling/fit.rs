@@ -23,7 +23,7 @@
 use ndarray::Array1;
 
 use super::law::{flops, Law};
-use super::lbfgs::{self, Minimum};
+use super::lbfgs::{self, Lbfgs, Minimum};
 use crate::rng::Rng;
 
 /// One training run: N parameters, D tokens, final loss L (nats per token).
@@ -327,8 +327,14 @@ fn projection_starts(obs: &[Obs], delta: f64, k: usize) -> Vec<Array1<f64>> {
             }
         }
     }
-    scored.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let mut starts: Vec<Array1<f64>> = scored.into_iter().take(k).map(|(_, t)| t).collect();
+    // The k lowest, by k passes (k is small; a full sort would cost more code than time).
+    let mut starts: Vec<Array1<f64>> = Vec::with_capacity(k);
+    while starts.len() < k && !scored.is_empty() {
+        let best = (0..scored.len())
+            .reduce(|a, b| if scored[b].0 < scored[a].0 { b } else { a })
+            .expect("not empty");
+        starts.push(scored.swap_remove(best).1);
+    }
     if starts.is_empty() {
         // Nothing positive (odd data): fall back on the published fit as the one start.
         starts.push(theta_of(&Law::HOFFMANN));
@@ -350,16 +356,20 @@ pub fn fit(points: &[Point], opts: &FitOptions) -> Result<Fit, String> {
     Ok(job.fit().expect("a finished job has a fit").clone())
 }
 
-/// A fit and its bootstrap as a list of units of work (one L-BFGS run each: a starting
-/// point, then a replicate), so a page can do a few per animation frame and never block.
-/// The result does not depend on how the units are spread over calls.
+/// A fit and its bootstrap as a sequence of L-BFGS iterations (the starts' runs, then one
+/// run per replicate), so a page can do a few per animation frame and never block: even a
+/// slow run is paused between iterations. The result does not depend on how the
+/// iterations are spread over calls.
 #[derive(Clone, Debug)]
 pub struct FitJob {
     obs: Vec<Obs>,
     points: Vec<Point>,
     opts: FitOptions,
     starts: Vec<Array1<f64>>,
+    /// Finished runs, one per start so far.
     runs: Vec<Minimum>,
+    /// The start's run in progress.
+    current: Option<Lbfgs>,
     fit: Option<Fit>,
     boot: Option<Bootstrap>,
 }
@@ -376,17 +386,18 @@ impl FitJob {
             opts: *opts,
             starts,
             runs: Vec::new(),
+            current: None,
             fit: None,
             boot: None,
         })
     }
 
-    /// Units of work in all: the starts and the replicates.
+    /// L-BFGS runs in all: the starts and the replicates.
     pub fn total(&self) -> usize {
         self.starts.len() + self.opts.bootstrap
     }
 
-    /// Units done so far.
+    /// L-BFGS runs finished so far.
     pub fn completed(&self) -> usize {
         self.runs.len() + self.boot.as_ref().map_or(0, |b| b.replicates.len())
     }
@@ -395,40 +406,55 @@ impl FitJob {
         self.completed() == self.total()
     }
 
-    /// Do one unit of work; false when there was none left.
+    /// One L-BFGS iteration (starting the next run if none is in progress); false when
+    /// there was no work left.
     pub fn step(&mut self) -> bool {
         if self.runs.len() < self.starts.len() {
-            let x0 = self.starts[self.runs.len()].clone();
             let (obs, delta) = (&self.obs, self.opts.huber_delta);
-            let m = lbfgs::minimize(
-                |th| objective_grad(th, obs, None, delta),
-                x0,
-                &self.opts.lbfgs,
-            );
-            self.runs.push(m);
-            if self.runs.len() == self.starts.len() {
-                let best = self
-                    .runs
-                    .iter()
-                    .min_by(|a, b| a.f.total_cmp(&b.f))
-                    .expect("at least one start");
-                let fit = Fit {
-                    law: law_of(&best.x),
-                    objective: best.f,
-                    starts: self.runs.len(),
-                    iterations: self.runs.iter().map(|m| m.iterations).sum(),
-                    evaluations: self.runs.iter().map(|m| m.evaluations).sum(),
-                    converged: best.converged,
-                };
-                self.boot = Some(Bootstrap::new(&self.points, &fit, &self.opts));
-                self.fit = Some(fit);
+            let mut f = |th: &Array1<f64>| objective_grad(th, obs, None, delta);
+            let run = match &mut self.current {
+                Some(run) => run,
+                None => {
+                    let x0 = self.starts[self.runs.len()].clone();
+                    self.current
+                        .insert(Lbfgs::new(&mut f, x0, &self.opts.lbfgs))
+                }
+            };
+            if !run.iterate(&mut f) {
+                self.runs.push(run.result());
+                self.current = None;
+                if self.runs.len() == self.starts.len() {
+                    self.finish_starts();
+                }
             }
             return true;
         }
         match &mut self.boot {
-            Some(b) if !b.done() => b.run(1) == 1,
+            Some(b) if !b.done() => {
+                b.iterate();
+                true
+            }
             _ => false,
         }
+    }
+
+    /// The best run is the fit; the bootstrap starts from it.
+    fn finish_starts(&mut self) {
+        let best = self
+            .runs
+            .iter()
+            .min_by(|a, b| a.f.total_cmp(&b.f))
+            .expect("at least one start");
+        let fit = Fit {
+            law: law_of(&best.x),
+            objective: best.f,
+            starts: self.runs.len(),
+            iterations: self.runs.iter().map(|m| m.iterations).sum(),
+            evaluations: self.runs.iter().map(|m| m.evaluations).sum(),
+            converged: best.converged,
+        };
+        self.boot = Some(Bootstrap::new(&self.points, &fit, &self.opts));
+        self.fit = Some(fit);
     }
 
     /// Do all remaining work.
@@ -504,8 +530,8 @@ pub const QUANTITIES: [(&str, Getter); 6] = [
     ("a", |l| l.n_exponent()),
 ];
 
-/// Bootstrap replicates of a fit, computed a few at a time so a page can spread them over
-/// animation frames ([`Bootstrap::run`]); [`bootstrap`] runs them all at once.
+/// Bootstrap replicates of a fit, computed an L-BFGS iteration at a time so a page can
+/// spread them over animation frames ([`Bootstrap::iterate`]); [`bootstrap`] runs them all.
 #[derive(Clone, Debug)]
 pub struct Bootstrap {
     obs: Vec<Obs>,
@@ -514,9 +540,12 @@ pub struct Bootstrap {
     opts: FitOptions,
     /// Fitted laws of the replicates so far.
     pub replicates: Vec<Law>,
-    /// Replicates whose refit did not converge (kept: their values are still the best found).
+    /// Replicates whose refit ran out of iterations (kept: their values are still the best
+    /// found).
     pub unconverged: usize,
+    /// Each point's count in the resample in progress.
     counts: Vec<f64>,
+    current: Option<Lbfgs>,
 }
 
 impl Bootstrap {
@@ -529,6 +558,7 @@ impl Bootstrap {
             replicates: Vec::with_capacity(opts.bootstrap),
             unconverged: 0,
             counts: vec![0.0; points.len()],
+            current: None,
         }
     }
 
@@ -536,31 +566,49 @@ impl Bootstrap {
         self.replicates.len() >= self.opts.bootstrap
     }
 
-    /// Run up to `count` more replicates; returns how many ran.
-    pub fn run(&mut self, count: usize) -> usize {
+    /// One L-BFGS iteration of the replicate in progress, drawing its resample first if it
+    /// is new; false when all replicates are done.
+    pub fn iterate(&mut self) -> bool {
+        if self.done() {
+            return false;
+        }
         let n = self.obs.len();
-        let todo = count.min(self.opts.bootstrap - self.replicates.len());
-        for _ in 0..todo {
-            // A resample with replacement, as counts per point (the same objective as
-            // the resampled list, without copying it).
+        if self.current.is_none() {
+            // A resample with replacement, as counts per point (the same objective as the
+            // resampled list, without copying it).
             self.counts.iter_mut().for_each(|c| *c = 0.0);
             for _ in 0..n {
                 let i = ((self.rng.uniform() * n as f64) as usize).min(n - 1);
                 self.counts[i] += 1.0;
             }
-            let fit = run_from(
-                std::slice::from_ref(&self.center),
-                &self.obs,
-                Some(&self.counts),
-                self.opts.huber_delta,
+        }
+        let (obs, counts, delta) = (&self.obs, &self.counts, self.opts.huber_delta);
+        let mut f = |th: &Array1<f64>| objective_grad(th, obs, Some(counts), delta);
+        let run = match &mut self.current {
+            Some(run) => run,
+            None => self.current.insert(Lbfgs::new(
+                &mut f,
+                self.center.clone(),
                 &self.opts.lbfgs_bootstrap,
-            );
-            if !fit.converged {
+            )),
+        };
+        if !run.iterate(&mut f) {
+            let m = run.result();
+            if !m.converged {
                 self.unconverged += 1;
             }
-            self.replicates.push(fit.law);
+            self.replicates.push(law_of(&m.x));
+            self.current = None;
         }
-        todo
+        true
+    }
+
+    /// Run up to `count` more whole replicates; returns how many finished.
+    pub fn run(&mut self, count: usize) -> usize {
+        let target = (self.replicates.len() + count).min(self.opts.bootstrap);
+        let before = self.replicates.len();
+        while self.replicates.len() < target && self.iterate() {}
+        self.replicates.len() - before
     }
 
     /// Percentile intervals at [`LEVEL`] from the replicates so far (NaN bounds with none).
@@ -569,7 +617,7 @@ impl Bootstrap {
             .iter()
             .map(|(name, get)| {
                 let mut v: Vec<f64> = self.replicates.iter().map(get).collect();
-                v.sort_by(f64::total_cmp);
+                sort(&mut v);
                 let tail = (1.0 - LEVEL) / 2.0;
                 Interval {
                     name,
@@ -579,6 +627,35 @@ impl Bootstrap {
                 }
             })
             .collect()
+    }
+}
+
+/// Heapsort by `total_cmp` (a few lines instead of the standard library's sort, which the
+/// wasm would carry for one call site).
+pub fn sort(v: &mut [f64]) {
+    fn sift(v: &mut [f64], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child].total_cmp(&v[child + 1]).is_lt() {
+                child += 1;
+            }
+            if v[root].total_cmp(&v[child]).is_ge() {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
     }
 }
 

@@ -72,93 +72,147 @@ pub fn minimize<F>(mut f: F, x0: Array1<f64>, opts: &Options) -> Minimum
 where
     F: FnMut(&Array1<f64>) -> (f64, Array1<f64>),
 {
-    let mut evaluations = 0usize;
-    let mut eval = |x: &Array1<f64>| {
-        evaluations += 1;
-        let (v, g) = f(x);
-        if v.is_finite() && g.iter().all(|g| g.is_finite()) {
-            (v, g)
-        } else {
-            (f64::INFINITY, Array1::zeros(x.len()))
-        }
-    };
-    let mut x = x0;
-    let (mut fx, mut g) = eval(&x);
-    let mut s_hist: Vec<Array1<f64>> = Vec::new(); // each (n,)
-    let mut y_hist: Vec<Array1<f64>> = Vec::new(); // each (n,)
-    let mut iterations = 0;
-    let mut stop = if max_abs(&g) <= opts.grad_tol {
-        Some(Stop::Gradient)
+    let mut run = Lbfgs::new(&mut f, x0, opts);
+    while run.iterate(&mut f) {}
+    run.result()
+}
+
+/// An objective: the value and gradient at a point. A trait object, so the wasm carries one
+/// compiled copy of the algorithm for every objective.
+pub type Objective<'a> = &'a mut dyn FnMut(&Array1<f64>) -> (f64, Array1<f64>);
+
+/// One evaluation, counted, with non-finite results turned into +infinity.
+fn evaluate(f: Objective<'_>, x: &Array1<f64>, count: &mut usize) -> (f64, Array1<f64>) {
+    *count += 1;
+    let (v, g) = f(x);
+    if v.is_finite() && g.iter().all(|g| g.is_finite()) {
+        (v, g)
     } else {
-        None
-    };
-    while stop.is_none() {
-        if iterations == opts.max_iter || !fx.is_finite() {
-            stop = Some(Stop::MaxIter);
-            break;
+        (f64::INFINITY, Array1::zeros(x.len()))
+    }
+}
+
+/// An L-BFGS run that advances one iteration at a time ([`Lbfgs::iterate`]), so a caller
+/// with a time budget (a page between animation frames) can stop and resume it. The
+/// objective is passed to each call rather than kept, so it may borrow the caller's data.
+#[derive(Clone, Debug)]
+pub struct Lbfgs {
+    x: Array1<f64>,
+    f: f64,
+    g: Array1<f64>,
+    /// The last `memory` steps s = x_{k+1} - x_k and gradient changes y, each (n,).
+    s_hist: Vec<Array1<f64>>,
+    y_hist: Vec<Array1<f64>>,
+    iterations: usize,
+    evaluations: usize,
+    stop: Option<Stop>,
+    opts: Options,
+}
+
+impl Lbfgs {
+    /// Start at `x0` (one evaluation).
+    pub fn new(f: Objective<'_>, x0: Array1<f64>, opts: &Options) -> Lbfgs {
+        let mut evaluations = 0;
+        let (fx, g) = evaluate(f, &x0, &mut evaluations);
+        let stop = (max_abs(&g) <= opts.grad_tol).then_some(Stop::Gradient);
+        Lbfgs {
+            x: x0,
+            f: fx,
+            g,
+            s_hist: Vec::new(),
+            y_hist: Vec::new(),
+            iterations: 0,
+            evaluations,
+            stop,
+            opts: *opts,
         }
-        iterations += 1;
+    }
+
+    /// Whether the run has stopped.
+    pub fn done(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// One iteration: a direction from the two-loop recursion, a line search, a curvature
+    /// pair. Returns false once the run has stopped (then it does nothing).
+    pub fn iterate(&mut self, f: Objective<'_>) -> bool {
+        if self.stop.is_some() {
+            return false;
+        }
+        if self.iterations == self.opts.max_iter || !self.f.is_finite() {
+            self.stop = Some(Stop::MaxIter);
+            return false;
+        }
+        self.iterations += 1;
+        let g = &self.g;
         // Two-loop recursion: p = -H g with H_0 = gamma I, gamma = s.y / y.y (eq. 7.20).
         let mut q = g.clone();
-        let k = s_hist.len();
+        let k = self.s_hist.len();
         let mut alphas = vec![0.0; k];
         for i in (0..k).rev() {
-            let rho = 1.0 / y_hist[i].dot(&s_hist[i]);
-            alphas[i] = rho * s_hist[i].dot(&q);
-            q.scaled_add(-alphas[i], &y_hist[i]);
+            let rho = 1.0 / self.y_hist[i].dot(&self.s_hist[i]);
+            alphas[i] = rho * self.s_hist[i].dot(&q);
+            q.scaled_add(-alphas[i], &self.y_hist[i]);
         }
-        let gamma = match (s_hist.last(), y_hist.last()) {
+        let gamma = match (self.s_hist.last(), self.y_hist.last()) {
             (Some(s), Some(y)) => s.dot(y) / y.dot(y),
             // First step: at most unit length in the largest coordinate.
-            _ => 1.0 / max_abs(&g).max(1.0),
+            _ => 1.0 / max_abs(g).max(1.0),
         };
         q *= gamma;
-        for i in 0..k {
-            let rho = 1.0 / y_hist[i].dot(&s_hist[i]);
-            let beta = rho * y_hist[i].dot(&q);
-            q.scaled_add(alphas[i] - beta, &s_hist[i]);
+        for ((s, y), alpha) in self.s_hist.iter().zip(&self.y_hist).zip(&alphas) {
+            let rho = 1.0 / y.dot(s);
+            let beta = rho * y.dot(&q);
+            q.scaled_add(alpha - beta, s);
         }
         let mut p = -q; // (n,)
         if g.dot(&p) >= 0.0 {
             // Not a descent direction (stale curvature pairs): restart from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            p = -&g / max_abs(&g).max(1.0);
+            self.s_hist.clear();
+            self.y_hist.clear();
+            p = -g / max_abs(g).max(1.0);
         }
-        let Some((t, f_new, g_new)) = wolfe_search(&mut eval, &x, fx, &g, &p) else {
-            stop = Some(Stop::LineSearch);
-            break;
+        let evaluations = &mut self.evaluations;
+        let mut eval = |x: &Array1<f64>| evaluate(f, x, evaluations);
+        let Some((t, f_new, g_new)) = wolfe_search(&mut eval, &self.x, self.f, &self.g, &p) else {
+            self.stop = Some(Stop::LineSearch);
+            return false;
         };
         let s = &p * t; // (n,)
-        let y = &g_new - &g; // (n,)
-        let decrease = fx - f_new;
-        x = &x + &s;
-        let f_old = fx;
-        fx = f_new;
-        g = g_new;
+        let y = &g_new - &self.g; // (n,)
+        let decrease = self.f - f_new;
+        self.x = &self.x + &s;
+        let f_old = self.f;
+        self.f = f_new;
+        self.g = g_new;
         if s.dot(&y) > 1e-300 {
-            if s_hist.len() == opts.memory {
-                s_hist.remove(0);
-                y_hist.remove(0);
+            if self.s_hist.len() == self.opts.memory {
+                self.s_hist.remove(0);
+                self.y_hist.remove(0);
             }
-            s_hist.push(s);
-            y_hist.push(y);
+            self.s_hist.push(s);
+            self.y_hist.push(y);
         }
-        if max_abs(&g) <= opts.grad_tol {
-            stop = Some(Stop::Gradient);
-        } else if decrease <= opts.f_tol * f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE) {
-            stop = Some(Stop::NoProgress);
+        let scale = f_old.abs().max(self.f.abs()).max(f64::MIN_POSITIVE);
+        if max_abs(&self.g) <= self.opts.grad_tol {
+            self.stop = Some(Stop::Gradient);
+        } else if decrease <= self.opts.f_tol * scale {
+            self.stop = Some(Stop::NoProgress);
         }
+        self.stop.is_none()
     }
-    let stop = stop.expect("the loop ends with a reason");
-    Minimum {
-        grad_max: max_abs(&g),
-        x,
-        f: fx,
-        iterations,
-        evaluations,
-        stop,
-        converged: stop != Stop::MaxIter,
+
+    /// Where the run is (or stopped).
+    pub fn result(&self) -> Minimum {
+        Minimum {
+            grad_max: max_abs(&self.g),
+            x: self.x.clone(),
+            f: self.f,
+            iterations: self.iterations,
+            evaluations: self.evaluations,
+            stop: self.stop.unwrap_or(Stop::MaxIter),
+            converged: self.stop.is_some_and(|s| s != Stop::MaxIter),
+        }
     }
 }
 
