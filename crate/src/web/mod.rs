@@ -8,6 +8,7 @@
 
 mod plot;
 mod ppo_clip;
+mod scaling;
 
 use std::cell::RefCell;
 
@@ -94,6 +95,7 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "scaling-laws" => (Box::new(scaling::ScalingView::default()), &scaling::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
