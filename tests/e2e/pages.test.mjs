@@ -7,7 +7,8 @@ import { after, before, describe, test } from "node:test";
 import { PAGES, assertClean, assertDrawn, gotoReady, openBrowser, openPage, pageUrl } from "./_support.mjs";
 
 const EXPECTED = {
-  index: { widgets: 1, title: /^mlplay — the mathematics of modern machine learning, live$/ },
+  // The gallery: one widget per card.
+  index: { widgets: "cards", title: /^mlplay — the mathematics of modern machine learning, live$/ },
   guide: { widgets: 1, title: /embed/i },
   course: { widgets: 2, title: /Lecture 7: Proximal Policy Optimization/ },
   embed: { widgets: 1, title: /PPO/ },
@@ -27,14 +28,28 @@ describe("pages load cleanly", () => {
       const { context, page, problems, warnings } = await openPage(browser);
       try {
         const count = await gotoReady(page, path);
-        assert.equal(count, EXPECTED[name].widgets, "number of widgets on the page");
+        const expected =
+          EXPECTED[name].widgets === "cards"
+            ? await page.locator("section.card").count()
+            : EXPECTED[name].widgets;
+        assert.equal(count, expected, "number of widgets on the page");
         assert.match(await page.title(), EXPECTED[name].title);
 
-        const widgets = page.locator("ml-ppo-clip");
+        // Every widget on the page, whatever its element, draws every one of its panels.
+        const elements = await page.evaluate(() =>
+          [...document.querySelectorAll("*")]
+            .filter((e) => e.localName.startsWith("ml-"))
+            .map((e) => e.localName),
+        );
         for (let i = 0; i < count; i++) {
-          const w = widgets.nth(i);
+          const w = page
+            .locator(elements[i])
+            .nth(elements.slice(0, i).filter((n) => n === elements[i]).length);
           await w.scrollIntoViewIfNeeded();
-          for (const panel of [0, 1]) await assertDrawn(w, panel, `${name} widget ${i}`);
+          const panels = await w.evaluate(
+            (el) => el.shadowRoot.querySelectorAll("canvas[data-panel]").length,
+          );
+          for (let panel = 0; panel < panels; panel++) await assertDrawn(w, panel, `${name} widget ${i}`);
           assert.equal(
             await w.locator(".error").isVisible(),
             false,
