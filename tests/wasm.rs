@@ -75,3 +75,64 @@ fn draws_themed_pixels_that_follow_the_parameters() {
     h.draw(0, c.clone(), false, w, ht).unwrap();
     assert_ne!(pixels(&c), light);
 }
+
+/// Text inputs (framework): a text key is set through `set`, read back by `text`, written
+/// into share links only when it differs from its default, read back from a query, and
+/// restored by Reset. `<ml-scaling-laws>` has one, `points`.
+#[wasm_bindgen_test]
+fn text_inputs_round_trip_through_set_query_and_reset() {
+    let mut h = Handle::new("scaling-laws").unwrap();
+    let default = h.text("points");
+    assert!(default.starts_with("# Example"), "{default}");
+    assert!(
+        !h.query().contains("points="),
+        "a default text stays out of links"
+    );
+    assert!(registry().contains(r#""texts":[{"key":"points""#));
+    let runs = "N,D,L\n1e9,2e10,2.5\nnot a run";
+    let notice = h.set("points", runs).unwrap();
+    assert!(notice.contains("line 3"), "{notice}");
+    assert_eq!(h.text("points"), runs);
+    let q = h.query();
+    assert!(
+        q.contains("&points=N%2CD%2CL%0A1e9%2C2e10%2C2.5%0Anot%20a%20run"),
+        "{q}"
+    );
+    let mut copy = Handle::new("scaling-laws").unwrap();
+    let notices = copy.apply_query(&q);
+    assert!(notices.contains("line 3"), "{notices}");
+    assert_eq!(copy.text("points"), runs);
+    assert_eq!(copy.query(), q);
+    h.reset();
+    assert_eq!(h.text("points"), default);
+    assert_eq!(h.text("no-such-text"), "");
+}
+
+/// Background work (framework): a non-trainer with `pending` work is stepped to the end,
+/// each step reporting progress and naming the panel to redraw.
+#[wasm_bindgen_test]
+fn background_fit_steps_to_the_end() {
+    let mut h = Handle::new("scaling-laws").unwrap();
+    h.set("boot", "20");
+    assert!(h.pending());
+    let mut steps = 0;
+    let mut last = String::new();
+    while h.pending() {
+        last = h.step(4.0);
+        steps += 1;
+        assert!(steps < 10_000);
+    }
+    assert!(
+        last.contains(r#""done":true"#) && last.contains(r#""panels":[2]"#),
+        "{last}"
+    );
+    assert!(h.state().contains(r#""replicates":20,"target":20"#));
+    // A budget change does not restart the fit.
+    h.set("log_c", "25");
+    assert!(!h.pending());
+    // A fit parameter does.
+    h.set("seed", "2");
+    assert!(h.pending());
+    // PPO's widget has no background work.
+    assert!(!Handle::new("ppo-clip").unwrap().pending());
+}
