@@ -42,6 +42,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 0.5,
             step: 0.01,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "adv",
@@ -53,6 +54,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 2.0,
             step: 0.1,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "lr",
@@ -64,6 +66,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 5.0,
             step: 0.05,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "epochs",
@@ -75,6 +78,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 100.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "actions",
@@ -86,6 +90,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 8.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "seed",
@@ -97,6 +102,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 9999.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
     ],
 };
