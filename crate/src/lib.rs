@@ -1,7 +1,7 @@
 //! mlplay: the mathematics of modern machine learning as interactive widgets.
 //!
 //! Map of the crate:
-//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`];
+//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`];
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
@@ -14,6 +14,7 @@ pub mod json;
 pub mod params;
 pub mod ppo_clip;
 pub mod rng;
+pub mod rope;
 pub mod widgets;
 
 #[cfg(feature = "web")]

@@ -50,6 +50,17 @@ fn main() -> ExitCode {
             names.join(", ")
         ));
     };
+    // RoPE's explicit vectors (--q, --k) and --matrix are not slider parameters.
+    if spec.name == "rope" {
+        match mlplay::rope::cli(&args[1..]) {
+            Some(Ok(out)) => {
+                println!("{out}");
+                return ExitCode::SUCCESS;
+            }
+            Some(Err(msg)) => return usage_error(&msg),
+            None => {}
+        }
+    }
     let mut params = Params::defaults(spec);
     let mut rest = args[1..].iter();
     while let Some(flag) = rest.next() {
