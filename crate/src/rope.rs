@@ -476,6 +476,12 @@ fn rotated_rows(
     rows
 }
 
+/// a . b^T by row dot products: (P, d) x (P, d) -> (P, P). P and d are small here, and
+/// this keeps a general matrix-multiply kernel out of the wasm.
+fn gram(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    Array2::from_shape_fn((a.nrows(), b.nrows()), |(i, j)| a.row(i).dot(&b.row(j)))
+}
+
 /// S[m, n] = (R_m q) . (R_n k) for m, n in 0 .. P - 1.
 pub fn score_matrix(
     q: ArrayView1<f64>,
@@ -486,7 +492,7 @@ pub fn score_matrix(
 ) -> Array2<f64> {
     let q_rot = rotated_rows(q, max_pos, thetas, pairing); // (P, d)
     let k_rot = rotated_rows(k, max_pos, thetas, pairing); // (P, d)
-    q_rot.dot(&k_rot.t()) // (P, P)
+    gram(&q_rot, &k_rot) // (P, P)
 }
 
 /// The sinusoidal absolute encoding of position `pos` (Vaswani et al. 2017, section 3.5):
@@ -518,7 +524,7 @@ pub fn sinusoidal_score_matrix(
         qp.row_mut(pos).assign(&(&q + &p));
         kp.row_mut(pos).assign(&(&k + &p));
     }
-    qp.dot(&kp.t()) // (P, P)
+    gram(&qp, &kp) // (P, P)
 }
 
 /// How far a square matrix is from Toeplitz: the largest range (max - min) along any of its
@@ -656,17 +662,58 @@ pub fn decay_samples(config: &Config, count: usize) -> Vec<(Array1<f64>, Array1<
         .collect()
 }
 
-/// Offsets for the decay curves: 0, then about `points` offsets spread evenly on a log
-/// scale from 1 to `max` (whole tokens, no repeats).
-pub fn decay_offsets(max: usize, points: usize) -> Vec<f64> {
-    let mut out = vec![0.0];
-    for j in 0..points {
-        let r = (max as f64).powf(j as f64 / (points - 1) as f64).round();
-        if r > *out.last().unwrap() {
-            out.push(r);
+/// Offsets for the decay curves, in bins: bin 0 is {0}; then `bins` bins spread evenly on
+/// a log scale from 1 to `max`, each holding its whole offsets, or `per_bin` of them spread
+/// geometrically over it when it has more. Empty bins (between two whole numbers) are
+/// left out. Averaging over a bin shows the trend through the fast oscillation of
+/// e^{i r theta_i} at large r, which the paper's plot of single offsets leaves in.
+pub fn decay_bins(max: usize, bins: usize, per_bin: usize) -> Vec<Vec<f64>> {
+    let edge = |j: usize| (max as f64).powf(j as f64 / bins as f64);
+    let mut out = vec![vec![0.0]];
+    for j in 0..bins {
+        let (lo, hi) = (edge(j).ceil(), edge(j + 1));
+        let last = j + 1 == bins;
+        let top = if last {
+            hi.round()
+        } else {
+            (hi - 1e-9).ceil() - 1.0
+        };
+        if top < lo {
+            continue;
         }
+        let count = (top - lo + 1.0) as usize;
+        let members: Vec<f64> = if count <= per_bin {
+            (0..count).map(|t| lo + t as f64).collect()
+        } else {
+            let mut v: Vec<f64> = (0..per_bin)
+                .map(|t| (lo * (top / lo).powf(t as f64 / (per_bin - 1) as f64)).round())
+                .collect();
+            v.dedup();
+            v
+        };
+        out.push(members);
     }
     out
+}
+
+/// Where a bin is plotted: the geometric mean of its offsets (0 for the bin {0}).
+pub fn bin_center(bin: &[f64]) -> f64 {
+    if bin.contains(&0.0) {
+        return 0.0;
+    }
+    (bin.iter().map(|r| r.ln()).sum::<f64>() / bin.len() as f64).exp()
+}
+
+/// Per-bin means of values computed on the flattened offsets of `bins`.
+fn bin_means(bins: &[Vec<f64>], values: &[f64]) -> Vec<f64> {
+    let mut at = 0;
+    bins.iter()
+        .map(|b| {
+            let mean = values[at..at + b.len()].iter().sum::<f64>() / b.len() as f64;
+            at += b.len();
+            mean
+        })
+        .collect()
 }
 
 /// What the dial panel shows for one pair, and the whole score.
@@ -861,8 +908,12 @@ pub struct DecayCurve {
 /// The third panel: mean |score| and RoFormer's bound against the offset |m - n|.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decay {
+    /// Where each bin is plotted ([`bin_center`]); bin 0 is the offset 0 alone.
     pub offsets: Vec<f64>,
-    /// The configured base (with its scaling) first, then 10,000 and 500,000.
+    /// How many offsets each bin averages over.
+    pub bin_sizes: Vec<usize>,
+    /// The configured base (with its scaling) first, then 10,000 and 500,000 unless the
+    /// configured one is one of them.
     pub curves: Vec<DecayCurve>,
     pub samples: usize,
 }
@@ -871,8 +922,9 @@ pub struct Decay {
 pub const DECAY_SAMPLES: usize = 256;
 /// The decay panel's offsets run to 2^17 = 131,072 tokens (Llama 3.1's context is 128k).
 pub const DECAY_MAX_OFFSET: usize = 131_072;
-/// Offsets on the decay panel's log axis.
-pub const DECAY_POINTS: usize = 240;
+/// Log bins of offsets on the decay panel, and offsets averaged per bin at most.
+pub const DECAY_BINS: usize = 64;
+pub const DECAY_PER_BIN: usize = 12;
 /// The reference bases overlaid on the decay panel.
 pub const REFERENCE_BASES: [(f64, &str); 2] = [
     (10_000.0, "10,000 (RoFormer, Llama 2)"),
@@ -890,18 +942,21 @@ fn normalised(v: Vec<f64>) -> Vec<f64> {
 impl Decay {
     pub fn compute(config: &Config) -> Decay {
         let d = config.head_dim;
-        let offsets = decay_offsets(DECAY_MAX_OFFSET, DECAY_POINTS);
+        let bins = decay_bins(DECAY_MAX_OFFSET, DECAY_BINS, DECAY_PER_BIN);
+        let flat: Vec<f64> = bins.iter().flatten().copied().collect();
         let samples = decay_samples(config, DECAY_SAMPLES);
         let curve = |label: String, base: f64, th: &Array1<f64>| DecayCurve {
             label,
             base,
-            mean_abs: normalised(mean_abs_score(&offsets, th, &samples)),
-            bound: normalised(relative_bound(&offsets, th)),
+            mean_abs: normalised(bin_means(&bins, &mean_abs_score(&flat, th, &samples))),
+            bound: normalised(bin_means(&bins, &relative_bound(&flat, th))),
         };
-        let chosen_label = match config.scaling {
-            Scaling::None => format!("b = {}", group_thousands(config.base)),
-            s => format!(
-                "b = {}, {} ×{}",
+        let same = |base: f64| config.scaling == Scaling::None && config.base == base;
+        let chosen_label = match (config.scaling, REFERENCE_BASES.iter().find(|r| same(r.0))) {
+            (_, Some((_, name))) => format!("as set: b = {name}"),
+            (Scaling::None, None) => format!("as set: b = {}", group_thousands(config.base)),
+            (s, None) => format!(
+                "as set: b = {}, {} ×{}",
                 group_thousands(config.base),
                 s.name(),
                 s.factor()
@@ -909,10 +964,13 @@ impl Decay {
         };
         let mut curves = vec![curve(chosen_label, config.base, &config.thetas())];
         for (base, label) in REFERENCE_BASES {
-            curves.push(curve(format!("b = {label}"), base, &thetas(d, base)));
+            if !same(base) {
+                curves.push(curve(format!("b = {label}"), base, &thetas(d, base)));
+            }
         }
         Decay {
-            offsets,
+            offsets: bins.iter().map(|b| bin_center(b)).collect(),
+            bin_sizes: bins.iter().map(Vec::len).collect(),
             curves,
             samples: DECAY_SAMPLES,
         }
@@ -921,6 +979,15 @@ impl Decay {
     pub fn to_json(&self) -> Json {
         Json::obj([
             ("offsets", Json::nums(&self.offsets)),
+            (
+                "bin_sizes",
+                Json::Arr(
+                    self.bin_sizes
+                        .iter()
+                        .map(|&n| Json::Num(n as f64))
+                        .collect(),
+                ),
+            ),
             ("samples", Json::Num(self.samples as f64)),
             (
                 "curves",
@@ -1250,12 +1317,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offsets_start_at_zero_and_grow() {
-        let o = decay_offsets(DECAY_MAX_OFFSET, DECAY_POINTS);
-        assert_eq!(o[0], 0.0);
-        assert_eq!(o[1], 1.0);
-        assert_eq!(*o.last().unwrap(), DECAY_MAX_OFFSET as f64);
-        assert!(o.windows(2).all(|w| w[1] > w[0]));
+    fn decay_bins_cover_every_offset_once_in_order() {
+        let bins = decay_bins(DECAY_MAX_OFFSET, DECAY_BINS, DECAY_PER_BIN);
+        assert_eq!(bins[0], vec![0.0]);
+        assert_eq!(bins[1], vec![1.0]);
+        let flat: Vec<f64> = bins.iter().flatten().copied().collect();
+        assert!(flat.windows(2).all(|w| w[1] > w[0]), "strictly increasing");
+        assert_eq!(*flat.last().unwrap(), DECAY_MAX_OFFSET as f64);
+        assert!(bins
+            .iter()
+            .all(|b| !b.is_empty() && b.len() <= DECAY_PER_BIN));
+        // Small offsets are all there: 0..=20 each once.
+        for r in 0..=20 {
+            assert!(flat.contains(&(r as f64)), "{r}");
+        }
+        let centers: Vec<f64> = bins.iter().map(|b| bin_center(b)).collect();
+        assert!(centers.windows(2).all(|w| w[1] > w[0]));
     }
 
     #[test]
