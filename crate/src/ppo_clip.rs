@@ -183,7 +183,7 @@ pub fn curve(adv: f64, eps: f64, r_max: f64, n: usize) -> Curve {
 
 fn softmax(logits: &Array1<f64>) -> Array1<f64> {
     let m = logits.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let e = logits.mapv(|z| (z - m).exp()); // (n,)
+    let e = logits.mapv(|z| crate::math::exp(z - m)); // (n,), same bits on the CLI and in wasm
     let s = e.sum();
     e / s
 }
