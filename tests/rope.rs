@@ -574,9 +574,20 @@ fn the_widget_data_keeps_its_promises() {
     // The pair index is clamped to d/2 - 1.
     let c = config_with(&[("dim", "8"), ("pair", "40")]);
     assert_eq!(c.pair(), 3);
-    // The decay panel: the configured base first, then 10,000 and 500,000, normalised to 1 at 0.
+    // The decay panel: the configured base first, then 10,000 and 500,000 unless the
+    // configured one is one of them; each normalised to 1 at offset 0.
     let bases: Vec<f64> = base.decay.curves.iter().map(|c| c.base).collect();
-    assert_eq!(bases, vec![10_000.0, 10_000.0, 500_000.0]);
+    assert_eq!(bases, vec![10_000.0, 500_000.0]);
+    assert!(base.decay.curves[0].label.contains("RoFormer"));
+    let other = compute(&config_with(&[("base", "123457")]));
+    let bases: Vec<f64> = other.decay.curves.iter().map(|c| c.base).collect();
+    assert_eq!(bases, vec![123_457.0, 10_000.0, 500_000.0]);
+    let scaled = compute(&config_with(&[("scaling", "ntk")]));
+    assert_eq!(
+        scaled.decay.curves.len(),
+        3,
+        "a scaled 10,000 is not the reference"
+    );
     for c in &base.decay.curves {
         assert_eq!(c.mean_abs[0], 1.0);
         assert_eq!(c.bound[0], 1.0);

@@ -48,11 +48,15 @@
 //! invariance tests use. (In f32 the same bound at positions near 4096 is about 3e-3 |q||k|,
 //! visible on a plot; in f64 it is below 1e-11 |q||k|.)
 //!
+//! Sines, cosines, powers and logarithms come from [`crate::math`], not the platform's
+//! maths library, so the CLI and the browser compute the same bits.
+//!
 //! Used by `<ml-rope>` (`crate::web::rope` draws it) and `mlplay rope`.
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::json::Json;
+use crate::math;
 use crate::params::{ParamSpec, Params, WidgetSpec};
 use crate::rng::Rng;
 
@@ -328,7 +332,8 @@ pub fn thetas(d: usize, base: f64) -> Array1<f64> {
         d >= 2 && d % 2 == 0,
         "RoPE needs an even head dimension, got {d}"
     );
-    Array1::from_shape_fn(d / 2, |i| base.powf(-2.0 * i as f64 / d as f64)) // (d/2,)
+    Array1::from_shape_fn(d / 2, |i| math::pow(base, -2.0 * i as f64 / d as f64))
+    // (d/2,)
 }
 
 /// The NTK-aware base for a stretch factor s: base * s^(d / (d - 2)).
@@ -337,7 +342,7 @@ pub fn ntk_base(base: f64, d: usize, factor: f64) -> f64 {
     if d <= 2 {
         return base;
     }
-    base * factor.powf(d as f64 / (d as f64 - 2.0))
+    base * math::pow(factor, d as f64 / (d as f64 - 2.0))
 }
 
 /// The frequencies after context scaling (module docs: linear interpolation, NTK-aware).
@@ -368,7 +373,7 @@ pub fn rotate(x: ArrayView1<f64>, pos: f64, thetas: &Array1<f64>, pairing: Pairi
     let mut out = x.to_owned(); // (d,)
     for (i, &theta) in thetas.iter().enumerate() {
         let (a, b) = pairing.pair(d, i);
-        let (sin, cos) = (pos * theta).sin_cos();
+        let (sin, cos) = math::sin_cos(pos * theta);
         out[a] = x[a] * cos - x[b] * sin;
         out[b] = x[a] * sin + x[b] * cos;
     }
@@ -384,7 +389,8 @@ pub fn rotation_matrix(d: usize, pos: f64, thetas: &Array1<f64>, pairing: Pairin
     for (i, &theta) in thetas.iter().enumerate() {
         let (a, b) = pairing.pair(d, i);
         let angle = pos * theta;
-        let block = [[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]]; // (2, 2)
+        let (sin, cos) = math::sin_cos(angle);
+        let block = [[cos, -sin], [sin, cos]]; // (2, 2)
         for (row, &ri) in [a, b].iter().enumerate() {
             for (col, &ci) in [a, b].iter().enumerate() {
                 r[[ri, ci]] = block[row][col];
@@ -457,7 +463,7 @@ pub fn pair_contributions(
     Array1::from_shape_fn(thetas.len(), |i| {
         let (a, b) = pairing.pair(d, i);
         let h = (q[a] * k[a] + q[b] * k[b], q[b] * k[a] - q[a] * k[b]); // q~ conj(k~)
-        let (sin, cos) = (offset * thetas[i]).sin_cos();
+        let (sin, cos) = math::sin_cos(offset * thetas[i]);
         h.0 * cos - h.1 * sin
     }) // (d/2,)
 }
@@ -502,9 +508,9 @@ pub fn sinusoidal(pos: f64, d: usize, base: f64) -> Array1<f64> {
     Array1::from_shape_fn(d, |j| {
         let angle = pos * w[j / 2];
         if j % 2 == 0 {
-            angle.sin()
+            math::sin(angle)
         } else {
-            angle.cos()
+            math::cos(angle)
         }
     })
 }
@@ -555,7 +561,7 @@ pub fn diagonal_spread(s: &Array2<f64>) -> f64 {
 /// positions m, n, shift Delta, dimension d and content norms |q|, |k|.
 ///
 /// Derivation (eps = f64::EPSILON = 2^-52, one ulp at 1; theta_i <= 1):
-/// - theta_i from `powf` carries a relative error of about an ulp, and the product
+/// - theta_i from `pow` carries a relative error of about an ulp, and the product
 ///   pos * theta_i another half ulp, so the angle is off by at most 2 eps pos theta_i <= 2 eps pos;
 /// - a rotation by a wrong angle moves a pair by at most that angle error times its length,
 ///   and rounding sin, cos and `x_a cos - x_b sin` adds at most 4 eps |pair|; so the rotated
@@ -580,10 +586,10 @@ pub fn relative_bound(offsets: &[f64], thetas: &Array1<f64>) -> Vec<f64> {
         .map(|&r| {
             let (mut re, mut im, mut total) = (0.0, 0.0, 0.0);
             for &theta in thetas {
-                let (sin, cos) = (r * theta).sin_cos();
+                let (sin, cos) = math::sin_cos(r * theta);
                 re += cos;
                 im += sin;
-                total += re.hypot(im); // |S_j| for j = 1 .. d/2
+                total += math::hypot(re, im); // |S_j| for j = 1 .. d/2
             }
             total / half
         })
@@ -612,8 +618,8 @@ pub fn mean_abs_score(
         .iter()
         .map(|&r| {
             let angles = thetas.mapv(|t| r * t); // (d/2,)
-            let cos = angles.mapv(f64::cos); // (d/2,)
-            let sin = angles.mapv(f64::sin); // (d/2,)
+            let cos = angles.mapv(math::cos); // (d/2,)
+            let sin = angles.mapv(math::sin); // (d/2,)
             let scores = h_re.dot(&cos) - h_im.dot(&sin); // (N,)
             scores.mapv(f64::abs).mean().unwrap_or(0.0)
         })
@@ -668,7 +674,7 @@ pub fn decay_samples(config: &Config, count: usize) -> Vec<(Array1<f64>, Array1<
 /// left out. Averaging over a bin shows the trend through the fast oscillation of
 /// e^{i r theta_i} at large r, which the paper's plot of single offsets leaves in.
 pub fn decay_bins(max: usize, bins: usize, per_bin: usize) -> Vec<Vec<f64>> {
-    let edge = |j: usize| (max as f64).powf(j as f64 / bins as f64);
+    let edge = |j: usize| math::pow(max as f64, j as f64 / bins as f64);
     let mut out = vec![vec![0.0]];
     for j in 0..bins {
         let (lo, hi) = (edge(j).ceil(), edge(j + 1));
@@ -686,7 +692,7 @@ pub fn decay_bins(max: usize, bins: usize, per_bin: usize) -> Vec<Vec<f64>> {
             (0..count).map(|t| lo + t as f64).collect()
         } else {
             let mut v: Vec<f64> = (0..per_bin)
-                .map(|t| (lo * (top / lo).powf(t as f64 / (per_bin - 1) as f64)).round())
+                .map(|t| (lo * math::pow(top / lo, t as f64 / (per_bin - 1) as f64)).round())
                 .collect();
             v.dedup();
             v
@@ -701,7 +707,7 @@ pub fn bin_center(bin: &[f64]) -> f64 {
     if bin.contains(&0.0) {
         return 0.0;
     }
-    (bin.iter().map(|r| r.ln()).sum::<f64>() / bin.len() as f64).exp()
+    math::exp(bin.iter().map(|&r| math::ln(r)).sum::<f64>() / bin.len() as f64)
 }
 
 /// Per-bin means of values computed on the flattened offsets of `bins`.
@@ -785,7 +791,7 @@ impl Dial {
         let k_rot = rotate(k.view(), n_pos as f64, thetas, config.pairing); // (d,)
         let offset = config.m as f64 - config.n as f64;
         let score_relative = score_relative(q.view(), k.view(), offset, thetas, config.pairing);
-        let phase = |x: &Array1<f64>| x[b].atan2(x[a]);
+        let phase = |x: &Array1<f64>| math::atan2(x[b], x[a]);
         Dial {
             pair: i,
             theta: thetas[i],

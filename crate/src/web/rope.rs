@@ -29,8 +29,6 @@ pub(crate) const INFO: WebInfo = WebInfo {
 
 /// Sub-plots sit side by side from this width (CSS px) up, stacked below it.
 const WIDE: f64 = 560.0;
-/// Height of a legend strip above a pair of sub-plots, CSS px.
-const LEGEND: f64 = 26.0;
 /// Height of the layout strip under the dial, CSS px.
 const STRIP: f64 = 46.0;
 /// Height of the colour bar under the heatmaps, CSS px.
@@ -123,17 +121,35 @@ fn rotation_text(scaling: Scaling) -> String {
     }
 }
 
-/// A row of coloured keys drawn across the top of an area.
-fn draw_legend(
-    area: &Area,
-    theme: &Theme,
-    items: &[(String, RGBColor, bool)],
-) -> Result<(), String> {
+/// A legend entry: label, colour, dashed.
+type LegendItem = (String, RGBColor, bool);
+
+/// Where each legend entry goes (left end, middle of its row), flowed left to right and
+/// wrapped to a new 20 px row when the next one would not fit; and the strip's height.
+fn legend_layout(items: &[LegendItem], width: f64) -> (Vec<(i32, i32)>, f64) {
+    let (mut x, mut y) = (12.0, 13.0);
+    let places = items
+        .iter()
+        .map(|(label, ..)| {
+            // 12 px sans-serif averages under 7 px a character.
+            let w = 24.0 + 6.8 * label.chars().count() as f64 + 22.0;
+            if x > 12.0 && x + w > width - 4.0 {
+                x = 12.0;
+                y += 20.0;
+            }
+            let at = (x as i32, y as i32);
+            x += w;
+            at
+        })
+        .collect();
+    (places, y + 13.0)
+}
+
+/// Coloured keys across the top of an area (see [`legend_layout`]).
+fn draw_legend(area: &Area, theme: &Theme, items: &[LegendItem]) -> Result<(), String> {
     let (w, _) = area.dim_in_pixel();
-    let per = (f64::from(w) - 16.0) / items.len().max(1) as f64;
-    for (j, (label, color, dashed)) in items.iter().enumerate() {
-        let x = 12 + (j as f64 * per) as i32;
-        let y = 13;
+    let (places, _) = legend_layout(items, f64::from(w));
+    for ((label, color, dashed), (x, y)) in items.iter().zip(places) {
         if *dashed {
             for s in 0..3 {
                 area.draw(&PathElement::new(
@@ -157,6 +173,27 @@ fn draw_legend(
         .map_err(err)?;
     }
     Ok(())
+}
+
+fn decay_legend(decay: &Decay, theme: &Theme) -> Vec<LegendItem> {
+    decay
+        .curves
+        .iter()
+        .zip(decay_colors(theme))
+        .map(|(c, color)| (c.label.clone(), color, false))
+        .collect()
+}
+
+fn frequency_legend(f: &Frequencies, theme: &Theme) -> Vec<LegendItem> {
+    let mut items = vec![("original θᵢ and 2π/θᵢ".to_string(), theme.palette[0], false)];
+    if f.scaling != Scaling::None {
+        items.push((
+            format!("{} scaling ×{}", f.scaling.name(), f.scaling.factor()),
+            theme.palette[3],
+            true,
+        ));
+    }
+    items
 }
 
 /// An arrow from (x0, y0) to (x1, y1), pixels, with a filled head.
@@ -750,15 +787,10 @@ fn draw_per_pair(
 
 fn draw_frequencies(area: &Area, theme: &Theme, f: &Frequencies, wide: bool) -> Result<(), String> {
     let scaled = f.scaling != Scaling::None;
-    let (top, plots) = area.split_vertically(LEGEND as u32);
-    let mut items = vec![("original θᵢ and 2π/θᵢ".to_string(), theme.palette[0], false)];
-    if scaled {
-        items.push((
-            format!("{} scaling ×{}", f.scaling.name(), f.scaling.factor()),
-            theme.palette[3],
-            true,
-        ));
-    }
+    let items = frequency_legend(f, theme);
+    let (w, _) = area.dim_in_pixel();
+    let (_, strip) = legend_layout(&items, f64::from(w));
+    let (top, plots) = area.split_vertically(strip as u32);
     draw_legend(&top, theme, &items)?;
     let parts = if wide {
         plots.split_evenly((1, 2))
@@ -857,8 +889,16 @@ impl View for RopeView {
             0 => (width - 20.0).min(320.0) + 70.0 + 260.0 + STRIP,
             1 if wide => (width / 2.0 - 68.0).min(440.0) + 64.0 + COLORBAR,
             1 => 2.0 * ((width - 68.0).min(440.0) + 64.0 + COLORBAR),
-            _ if wide => 300.0 + LEGEND,
-            _ => 2.0 * 270.0 + LEGEND,
+            _ => {
+                let theme = Theme::new(false);
+                let items = if panel == 2 {
+                    decay_legend(&self.data().decay, &theme)
+                } else {
+                    frequency_legend(&self.data().frequencies, &theme)
+                };
+                let strip = legend_layout(&items, width).1;
+                strip + if wide { 300.0 } else { 2.0 * 270.0 }
+            }
         }
     }
 
@@ -921,15 +961,9 @@ impl View for RopeView {
                 }
             }
             2 => {
-                let (top, plots) = area.split_vertically(LEGEND as u32);
-                let colors = decay_colors(theme);
-                let items: Vec<(String, RGBColor, bool)> = d
-                    .decay
-                    .curves
-                    .iter()
-                    .zip(colors)
-                    .map(|(c, color)| (c.label.clone(), color, false))
-                    .collect();
+                let items = decay_legend(&d.decay, theme);
+                let (_, strip) = legend_layout(&items, width);
+                let (top, plots) = area.split_vertically(strip as u32);
                 draw_legend(&top, theme, &items)?;
                 let parts = if wide {
                     plots.split_evenly((1, 2))
