@@ -10,6 +10,9 @@ import init, { registry, Handle, lastPanic } from "./pkg/mlplay.js";
 
 const here = new URL(".", import.meta.url);
 const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+/** With reduced motion, a training widget redraws at most this often (ms) instead of every frame. */
+const CALM_REDRAW_MS = 500;
 
 const STYLE = `
 :host { display: block; margin: 1.5rem 0; color-scheme: light dark;
@@ -109,6 +112,7 @@ class MlWidget extends HTMLElement {
   #playing = false;
   #loop = 0;
   #budget = 8; // ms of training per frame: the page stays at display rate
+  #drawnAt = 0;
   #ready;
   #resolveReady;
 
@@ -463,8 +467,14 @@ class MlWidget extends HTMLElement {
     this.#loop = requestAnimationFrame(() => {
       this.#loop = 0;
       const progress = this.#trainOnce();
-      this.#render();
-      if (progress && !progress.done && !progress.error) this.#train();
+      const now = performance.now();
+      const going = progress && !progress.done && !progress.error;
+      const calm = reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS;
+      if (!calm) {
+        this.#drawnAt = now;
+        this.#render();
+      }
+      if (going) this.#train();
       else {
         this.#playing = false;
         this.#syncTrainer();
