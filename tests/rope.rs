@@ -547,12 +547,15 @@ fn the_widget_data_keeps_its_promises() {
     assert_eq!(base.config.base, 10_000.0);
     // Shifting both positions: the rotated pairs move, the displayed score is the same string,
     // and the computed score moves by less than the rounding tolerance.
+    // (Only the dial moves with the shift, so only the dial is recomputed here.)
     for shift in ["1", "37", "500", "1024"] {
-        let moved = compute(&config_with(&[("shift", shift)]));
-        assert_eq!(moved.dial.score_text, base.dial.score_text);
-        assert_eq!(moved.dial.angle_between, base.dial.angle_between);
-        assert_ne!(moved.dial.q_rot_pair, base.dial.q_rot_pair);
-        assert!((moved.dial.score - base.dial.score).abs() <= moved.dial.tolerance);
+        let config = config_with(&[("shift", shift)]);
+        let (q, k) = seeded_content(&config);
+        let moved = Dial::compute(&config, &q, &k, &config.thetas());
+        assert_eq!(moved.score_text, base.dial.score_text);
+        assert_eq!(moved.angle_between, base.dial.angle_between);
+        assert_ne!(moved.q_rot_pair, base.dial.q_rot_pair);
+        assert!((moved.score - base.dial.score).abs() <= moved.tolerance);
     }
     // Per-pair terms sum to the score.
     let total: f64 = base.dial.contributions.sum();
@@ -567,10 +570,15 @@ fn the_widget_data_keeps_its_promises() {
     );
     assert!(base.matrices.spread_sinusoidal > 0.05);
     assert!(base.matrices.pairing_max_diff < 1e-12);
-    let halves = compute(&config_with(&[("pairing", "halves")]));
-    let diff = (&halves.matrices.rope - &base.matrices.rope).fold(0.0f64, |a, v| a.max(v.abs()));
+    let halves = config_with(&[("pairing", "halves")]);
+    let mut rng = Rng::new(halves.seed);
+    let (q0, k0) = content_vectors(halves.head_dim, halves.similarity, &mut rng);
+    let matrices = Matrices::compute(&halves, &q0, &k0, &halves.thetas());
+    let diff = (&matrices.rope - &base.matrices.rope).fold(0.0f64, |a, v| a.max(v.abs()));
     assert!(diff < 1e-12, "pairing toggle changed the scores by {diff}");
-    assert_eq!(halves.dial.score_text, base.dial.score_text);
+    let (q, k) = seeded_content(&halves);
+    let dial = Dial::compute(&halves, &q, &k, &halves.thetas());
+    assert_eq!(dial.score_text, base.dial.score_text);
     // The pair index is clamped to d/2 - 1.
     let c = config_with(&[("dim", "8"), ("pair", "40")]);
     assert_eq!(c.pair(), 3);
@@ -579,12 +587,12 @@ fn the_widget_data_keeps_its_promises() {
     let bases: Vec<f64> = base.decay.curves.iter().map(|c| c.base).collect();
     assert_eq!(bases, vec![10_000.0, 500_000.0]);
     assert!(base.decay.curves[0].label.contains("RoFormer"));
-    let other = compute(&config_with(&[("base", "123457")]));
-    let bases: Vec<f64> = other.decay.curves.iter().map(|c| c.base).collect();
+    let other = Decay::compute(&config_with(&[("base", "123457"), ("dim", "8")]));
+    let bases: Vec<f64> = other.curves.iter().map(|c| c.base).collect();
     assert_eq!(bases, vec![123_457.0, 10_000.0, 500_000.0]);
-    let scaled = compute(&config_with(&[("scaling", "ntk")]));
+    let scaled = Decay::compute(&config_with(&[("scaling", "ntk"), ("dim", "8")]));
     assert_eq!(
-        scaled.decay.curves.len(),
+        scaled.curves.len(),
         3,
         "a scaled 10,000 is not the reference"
     );

@@ -3,6 +3,8 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
+//! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -11,8 +13,7 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str =
-    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
