@@ -250,8 +250,13 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
     let dial = &d.dial;
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (f64::from(w), f64::from(h));
+    let clamped = if d.config.pair_requested > dial.pair {
+        format!(" (the last for d = {})", d.config.head_dim)
+    } else {
+        String::new()
+    };
     let title = format!(
-        "pair i = {}: θ{} = {} rad per token{}",
+        "pair i = {}{clamped}: θ{} = {} rad per token{}",
         dial.pair,
         subscript(dial.pair),
         sig(dial.theta),
@@ -433,7 +438,7 @@ fn draw_terms(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
     chart
         .draw_series(c.iter().enumerate().map(|(i, &v)| {
             let color = if i == dial.pair {
-                theme.warn
+                theme.fg
             } else {
                 theme.palette[2]
             };
