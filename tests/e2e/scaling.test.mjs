@@ -5,7 +5,11 @@
 // runs; and what the fit and the drawing cost, measured in the browser.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { REPO_ROOT } from "./browser.mjs";
 import {
   PAGES,
   approx,
@@ -283,6 +287,41 @@ describe("<ml-scaling-laws>", () => {
       }
     },
   );
+
+  test("same numbers on the CLI and in the browser, bit for bit", { timeout: 90_000 }, async () => {
+    const cli = path.join(REPO_ROOT, "target", "release", "mlplay");
+    assert.ok(existsSync(cli), `${cli} missing: build it with ./build.sh`);
+    const keys = { log_c: "24.5", constants: "epoch", count: "60", noise: "0.02", boot: "50", seed: "11" };
+    const args = ["scaling-laws", ...Object.entries(keys).flatMap(([k, v]) => [`--${k}`, v]), "--json"];
+    const fromCli = JSON.parse(execFileSync(cli, args, { encoding: "utf8" }));
+    const { context, page, problems } = await openPage(browser);
+    try {
+      const query = Object.entries(keys)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("&");
+      await page.goto(pageUrl(`embed.html?w=scaling-laws&${query}`));
+      const widget = page.locator("ml-scaling-laws");
+      await widget.evaluate((el) => el.ready);
+      await waitForState(widget, (s) => s.data.fit.done === true, null, { timeout: 30_000 });
+      const s = await stateOf(widget);
+      assert.deepEqual(s.params, fromCli.params, "params");
+      // Budget readout, landscape, iso-FLOP curves, synthetic runs, fit and intervals.
+      assert.deepEqual(s.data, fromCli.data, "all plotted data, bit for bit");
+      // The budget command agrees with the widget's readout at the same compute.
+      const c = s.data.budget.compute;
+      const budget = JSON.parse(
+        execFileSync(cli, ["scaling", "--compute", String(c), "--constants", "epoch"], { encoding: "utf8" }),
+      );
+      const w = s.data.budget.epoch;
+      assert.deepEqual(
+        [budget.n_opt, budget.d_opt, budget.loss, budget.tokens_per_param],
+        [w.n_opt, w.d_opt, w.loss, w.tokens_per_param],
+      );
+      assertClean(problems, "cli parity");
+    } finally {
+      await context.close();
+    }
+  });
 
   test("the fit never blocks the page; fit and draw times", { timeout: 120_000 }, async (t) => {
     const { context, page, problems } = await openPage(browser);

@@ -24,6 +24,7 @@ use ndarray::Array1;
 
 use super::law::{flops, Law};
 use super::lbfgs::{self, Lbfgs, Minimum};
+use crate::math::{exp, ln, pow};
 use crate::rng::Rng;
 
 /// One training run: N parameters, D tokens, final loss L (nats per token).
@@ -85,21 +86,15 @@ const IBETA: usize = 4;
 
 /// theta = (log A, log B, log E, alpha, beta) for a law.
 pub fn theta_of(law: &Law) -> Array1<f64> {
-    Array1::from(vec![
-        law.a.ln(),
-        law.b.ln(),
-        law.e.ln(),
-        law.alpha,
-        law.beta,
-    ])
+    Array1::from(vec![ln(law.a), ln(law.b), ln(law.e), law.alpha, law.beta])
 }
 
 /// The law a theta stands for.
 pub fn law_of(theta: &Array1<f64>) -> Law {
     Law {
-        a: theta[IA].exp(),
-        b: theta[IB].exp(),
-        e: theta[IE].exp(),
+        a: exp(theta[IA]),
+        b: exp(theta[IB]),
+        e: exp(theta[IE]),
         alpha: theta[IALPHA],
         beta: theta[IBETA],
     }
@@ -117,9 +112,9 @@ fn observations(points: &[Point]) -> Vec<Obs> {
     points
         .iter()
         .map(|p| Obs {
-            ln_n: p.n.ln(),
-            ln_d: p.d.ln(),
-            ln_l: p.loss.ln(),
+            ln_n: ln(p.n),
+            ln_d: ln(p.d),
+            ln_l: ln(p.loss),
         })
         .collect()
 }
@@ -152,9 +147,9 @@ fn objective_grad(
         }
         let u = [a - alpha * o.ln_n, b - beta * o.ln_d, e];
         let m = u[0].max(u[1]).max(u[2]);
-        let ex = [(u[0] - m).exp(), (u[1] - m).exp(), (u[2] - m).exp()];
+        let ex = [exp(u[0] - m), exp(u[1] - m), exp(u[2] - m)];
         let s = ex[0] + ex[1] + ex[2];
-        let lse = m + s.ln();
+        let lse = m + ln(s);
         let (h, dh) = huber(lse - o.ln_l, delta);
         f += w * h;
         let k = w * dh / s;
@@ -298,14 +293,14 @@ fn projection_starts(obs: &[Obs], delta: f64, k: usize) -> Vec<Array1<f64>> {
     for &alpha in &grid {
         for &beta in &grid {
             // Columns scaled to a largest entry of 1 so the normal equations stay conditioned.
-            let xs: Vec<f64> = obs.iter().map(|o| (-alpha * o.ln_n).exp()).collect();
-            let ys: Vec<f64> = obs.iter().map(|o| (-beta * o.ln_d).exp()).collect();
+            let xs: Vec<f64> = obs.iter().map(|o| exp(-alpha * o.ln_n)).collect();
+            let ys: Vec<f64> = obs.iter().map(|o| exp(-beta * o.ln_d)).collect();
             let xmax = xs.iter().fold(0.0_f64, |m, &v| m.max(v));
             let ymax = ys.iter().fold(0.0_f64, |m, &v| m.max(v));
             let mut m = [[0.0; 3]; 3];
             let mut r = [0.0; 3];
             for (i, o) in obs.iter().enumerate() {
-                let inv_l = (-o.ln_l).exp();
+                let inv_l = exp(-o.ln_l);
                 let row = [inv_l, xs[i] / xmax * inv_l, ys[i] / ymax * inv_l];
                 for p in 0..3 {
                     for q in 0..3 {
@@ -319,7 +314,7 @@ fn projection_starts(obs: &[Obs], delta: f64, k: usize) -> Vec<Array1<f64>> {
             };
             let (a, b) = (a / xmax, b / ymax);
             if e > 0.0 && a > 0.0 && b > 0.0 {
-                let theta = Array1::from(vec![a.ln(), b.ln(), e.ln(), alpha, beta]);
+                let theta = Array1::from(vec![ln(a), ln(b), ln(e), alpha, beta]);
                 let (f, _) = objective_grad(&theta, obs, None, delta);
                 if f.is_finite() {
                     scored.push((f, theta));
@@ -687,13 +682,13 @@ pub fn synthetic(law: &Law, count: usize, noise: f64, seed: u64) -> Vec<Point> {
     (0..count)
         .map(|i| {
             let c = ISO_FLOP_BUDGETS[i % ISO_FLOP_BUDGETS.len()];
-            let n = law.n_opt(c) * 10f64.powf(rng.uniform_range(-0.8, 0.8));
+            let n = law.n_opt(c) * pow(10.0, rng.uniform_range(-0.8, 0.8));
             let d = c / (6.0 * n);
             let z = rng.normal();
             Point {
                 n,
                 d,
-                loss: law.loss(n, d) * (noise * z).exp(),
+                loss: law.loss(n, d) * exp(noise * z),
             }
         })
         .collect()

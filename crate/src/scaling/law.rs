@@ -11,6 +11,10 @@
 //! D = C/(6N), dL/dN = -alpha A N^(-alpha-1) + beta B (6/C)^beta N^(beta-1) = 0, so
 //! N^(alpha+beta) = (alpha A / (beta B)) (C/6)^beta. [`Law::optimum_numeric`] is the slow
 //! twin that finds the same point by golden-section search, and the tests compare the two.
+//! Powers, exponentials and logarithms go through [`crate::math`], so the CLI and the
+//! browser compute the same bits.
+
+use crate::math::{exp, ln, pow};
 
 /// The five constants of the parametric loss. `Default` is Hoffmann et al.'s fit.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +63,7 @@ impl Law {
 
     /// L(N, D) in nats per token.
     pub fn loss(&self, n: f64, d: f64) -> f64 {
-        self.e + self.a / n.powf(self.alpha) + self.b / d.powf(self.beta)
+        self.e + self.a / pow(n, self.alpha) + self.b / pow(d, self.beta)
     }
 
     /// The loss of the model with N parameters trained on all of a budget C: D = C / (6N).
@@ -69,7 +73,10 @@ impl Law {
 
     /// G = (alpha A / (beta B))^(1/(alpha+beta)).
     pub fn g(&self) -> f64 {
-        (self.alpha * self.a / (self.beta * self.b)).powf(1.0 / (self.alpha + self.beta))
+        pow(
+            self.alpha * self.a / (self.beta * self.b),
+            1.0 / (self.alpha + self.beta),
+        )
     }
 
     /// Exponent a of N_opt ∝ C^a: beta / (alpha + beta).
@@ -84,12 +91,12 @@ impl Law {
 
     /// N_opt(C) = G (C/6)^a.
     pub fn n_opt(&self, c: f64) -> f64 {
-        self.g() * (c / 6.0).powf(self.n_exponent())
+        self.g() * pow(c / 6.0, self.n_exponent())
     }
 
     /// D_opt(C) = (C/6)^b / G.
     pub fn d_opt(&self, c: f64) -> f64 {
-        (c / 6.0).powf(self.d_exponent()) / self.g()
+        pow(c / 6.0, self.d_exponent()) / self.g()
     }
 
     /// The compute-optimal model for budget C, in closed form.
@@ -102,9 +109,9 @@ impl Law {
     /// constant), so the search brackets the one minimum. The slow reference twin of
     /// [`Law::optimum`].
     pub fn optimum_numeric(&self, c: f64) -> Optimum {
-        let f = |log_n: f64| self.loss_at_compute(c, log_n.exp());
+        let f = |log_n: f64| self.loss_at_compute(c, exp(log_n));
         // N from one parameter up to C/6 (a model that sees a single token).
-        let (mut lo, mut hi) = (0.0_f64, (c / 6.0).ln());
+        let (mut lo, mut hi) = (0.0_f64, ln(c / 6.0));
         let inv_phi = (5f64.sqrt() - 1.0) / 2.0;
         let mut x1 = hi - inv_phi * (hi - lo);
         let mut x2 = lo + inv_phi * (hi - lo);
@@ -124,7 +131,7 @@ impl Law {
                 f2 = f(x2);
             }
         }
-        Optimum::at(self, c, (0.5 * (lo + hi)).exp())
+        Optimum::at(self, c, exp(0.5 * (lo + hi)))
     }
 }
 

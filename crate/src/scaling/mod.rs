@@ -33,7 +33,18 @@ use self::contour::Line;
 use self::fit::{FitJob, FitOptions, Interval, Point};
 use self::law::{flops, Law, Optimum};
 use crate::json::Json;
+use crate::math::{ln, pow};
 use crate::params::{ParamSpec, Params, WidgetSpec};
+
+/// 10^x, the same bits on the CLI and in the browser (through [`crate::math`]).
+pub fn exp10(x: f64) -> f64 {
+    pow(10.0, x)
+}
+
+/// log10(x) as ln(x) / ln(10), the same bits on the CLI and in the browser.
+pub fn log10(x: f64) -> f64 {
+    ln(x) / std::f64::consts::LN_10
+}
 
 /// The published constant sets, as the `constants` menu names them.
 pub const CONSTANTS: &[&str] = &["hoffmann", "epoch"];
@@ -152,7 +163,7 @@ impl Default for Config {
 impl Config {
     pub fn from_params(p: &Params) -> Self {
         Config {
-            compute: 10f64.powf(p.get("log_c")),
+            compute: exp10(p.get("log_c")),
             constants: p.choice("constants"),
             source: if p.choice("source") == "entered" {
                 Source::Entered
@@ -355,7 +366,7 @@ impl Landscape {
         let log_n = steps(LOG_N_RANGE.0, LOG_N_RANGE.1, GRID_STEP); // (nx,)
         let log_d = steps(LOG_D_RANGE.0, LOG_D_RANGE.1, GRID_STEP); // (ny,)
         let loss = Array2::from_shape_fn((log_d.len(), log_n.len()), |(j, i)| {
-            law.loss(10f64.powf(log_n[i]), 10f64.powf(log_d[j]))
+            law.loss(exp10(log_n[i]), exp10(log_d[j]))
         }); // (ny, nx)
         let (lo, hi) = loss
             .iter()
@@ -403,15 +414,15 @@ impl IsoFlop {
     /// Curves over 1.5 decades either side of the two optima.
     pub fn new(law: &Law, other: &Law, compute: f64) -> IsoFlop {
         let (o1, o2) = (law.optimum(compute), other.optimum(compute));
-        let lo = o1.n.min(o2.n).log10() - 1.5;
-        let hi = o1.n.max(o2.n).log10() + 1.5;
+        let lo = log10(o1.n.min(o2.n)) - 1.5;
+        let hi = log10(o1.n.max(o2.n)) + 1.5;
         let log_n: Vec<f64> = (0..ISO_POINTS)
             .map(|i| lo + (hi - lo) * i as f64 / (ISO_POINTS - 1) as f64)
             .collect();
         let curve = |l: &Law| -> Vec<f64> {
             log_n
                 .iter()
-                .map(|&x| l.loss_at_compute(compute, 10f64.powf(x)))
+                .map(|&x| l.loss_at_compute(compute, exp10(x)))
                 .collect()
         };
         IsoFlop {
@@ -625,8 +636,8 @@ pub struct Data {
 pub fn frontier(law: &Law) -> Vec<(f64, f64)> {
     (18..=27)
         .map(|k| {
-            let o = law.optimum(10f64.powi(k));
-            (o.n.log10(), o.d.log10())
+            let o = law.optimum(exp10(f64::from(k)));
+            (log10(o.n), log10(o.d))
         })
         .collect()
 }
