@@ -1,7 +1,7 @@
 //! mlplay: the mathematics of modern machine learning as interactive widgets.
 //!
 //! Map of the crate:
-//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`];
+//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`dpo`], [`grpo`];
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
@@ -10,6 +10,8 @@
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod dpo;
+pub mod grpo;
 pub mod json;
 pub mod params;
 pub mod ppo_clip;
