@@ -471,6 +471,33 @@ pub struct Batch {
     pub k3_mean: f64,
 }
 
+impl Batch {
+    /// The batch's statistics from its groups (advantages already set).
+    pub fn new(groups: Vec<Group>, ref_logp: &Array2<f64>) -> Self {
+        let rewards: Vec<f64> = groups.iter().flat_map(|g| g.rewards.clone()).collect();
+        let advs: Vec<f64> = groups.iter().flat_map(|g| g.advantages.clone()).collect();
+        let (adv_mean, adv_std) = mean_std(&advs);
+        let k3s: Vec<f64> = groups
+            .iter()
+            .flat_map(|g| {
+                g.completions
+                    .iter()
+                    .zip(&g.old_logp)
+                    .map(|(&o, &lp)| k3(lp, ref_logp[[g.prompt, o]]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Batch {
+            mean_reward: mean_std(&rewards).0,
+            adv_mean,
+            adv_std,
+            zero_groups: groups.iter().filter(|g| g.zero_advantage()).count(),
+            k3_mean: mean_std(&k3s).0,
+            groups,
+        }
+    }
+}
+
 /// One policy (and, for PPO, its critic) being trained by one method.
 #[derive(Clone, Debug)]
 pub struct Learner {
@@ -569,27 +596,7 @@ impl Learner {
                 self.critic[g.prompt] += VALUE_LR * (mean - self.critic[g.prompt]);
             }
         }
-        let rewards: Vec<f64> = groups.iter().flat_map(|g| g.rewards.clone()).collect();
-        let advs: Vec<f64> = groups.iter().flat_map(|g| g.advantages.clone()).collect();
-        let (adv_mean, adv_std) = mean_std(&advs);
-        let k3s: Vec<f64> = groups
-            .iter()
-            .flat_map(|g| {
-                g.completions
-                    .iter()
-                    .zip(&g.old_logp)
-                    .map(|(&o, &lp)| k3(lp, ref_logp[[g.prompt, o]]))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        Ok(Batch {
-            mean_reward: mean_std(&rewards).0,
-            adv_mean,
-            adv_std,
-            zero_groups: groups.iter().filter(|g| g.zero_advantage()).count(),
-            k3_mean: mean_std(&k3s).0,
-            groups,
-        })
+        Ok(Batch::new(groups, ref_logp))
     }
 }
 
@@ -679,37 +686,38 @@ pub fn gradient_noise(
     resamples: usize,
     rng: &mut Rng,
 ) -> Option<f64> {
-    let lp = log_softmax(logits);
-    let mut grads = Vec::with_capacity(resamples);
+    // The gradient is zero outside the batch's rows, so only those are kept: (B, C).
+    let c = logits.ncols();
+    let pis: Vec<Array1<f64>> = prompts
+        .iter()
+        .map(|&q| log_softmax_row(logits.row(q)).mapv(f64::exp))
+        .collect();
+    let scale = 1.0 / (prompts.len() * group_size) as f64;
+    let mut sum = Array2::<f64>::zeros((prompts.len(), c));
+    let mut sum_sq_norm = 0.0;
+    let mut grad = Array2::<f64>::zeros((prompts.len(), c));
     for _ in 0..resamples {
-        let mut grad = Array2::<f64>::zeros(logits.raw_dim());
-        for &q in prompts {
-            let pi = lp.row(q).mapv(f64::exp); // (C,)
+        grad.fill(0.0);
+        for (b, (&q, pi)) in prompts.iter().zip(&pis).enumerate() {
             let completions: Vec<usize> = (0..group_size)
-                .map(|_| sample_categorical(&pi, rng))
+                .map(|_| sample_categorical(pi, rng))
                 .collect();
             let rewards: Vec<f64> = completions.iter().map(|&o| task.reward(q, o)).collect();
             let advs = estimator.advantages(&rewards);
-            let scale = 1.0 / (prompts.len() * group_size) as f64;
-            let mut row = grad.row_mut(q);
+            let mut row = grad.row_mut(b);
             for (&o, &a) in completions.iter().zip(&advs) {
-                row.scaled_add(-a * scale, &pi);
+                row.scaled_add(-a * scale, pi);
                 row[o] += a * scale;
             }
         }
-        grads.push(grad);
+        sum += &grad;
+        sum_sq_norm += grad.iter().map(|x| x * x).sum::<f64>();
     }
-    let k = grads.len() as f64;
-    let mean = grads
-        .iter()
-        .fold(Array2::<f64>::zeros(logits.raw_dim()), |acc, g| acc + g)
-        / k;
-    let signal = mean.mapv(|x| x * x).sum();
-    let var = grads
-        .iter()
-        .map(|g| (g - &mean).mapv(|x| x * x).sum())
-        .sum::<f64>()
-        / (k - 1.0);
+    // Var = (sum |g_k|^2 - K |mean|^2) / (K - 1), the unbiased sample variance (trace).
+    let k = resamples as f64;
+    let mean = sum / k;
+    let signal = mean.iter().map(|x| x * x).sum::<f64>();
+    let var = ((sum_sq_norm - k * signal) / (k - 1.0)).max(0.0);
     (signal > 1e-20).then(|| var / signal)
 }
 
@@ -746,6 +754,9 @@ pub struct Trainer {
     pub history: History,
     /// GRPO's most recent batch.
     pub last_batch: Option<Batch>,
+    /// Before the first step: a batch sampled from the reference policy on the first step's
+    /// prompts, with GRPO's advantages, to show what a group looks like (not trained on).
+    pub preview: Batch,
     /// The accuracy every learner starts at.
     pub initial_accuracy: f64,
 }
@@ -757,12 +768,24 @@ impl Trainer {
         };
         let ref_logits = task.reference_logits(&mut stream(config.seed, 0));
         let ref_logp = log_softmax(&ref_logits);
+        let prompt_rng = stream(config.seed, 4);
+        let preview = {
+            let mut learner = Learner::new(Method::Grpo, &ref_logits, config.seed);
+            learner.rng = stream(config.seed, 6);
+            let first = Trainer::draw_prompts_from(&mut prompt_rng.clone(), &task, config);
+            let mut groups = learner.sample(&task, &first, config.group_size);
+            for g in &mut groups {
+                g.advantages = group_advantages(&g.rewards);
+            }
+            Batch::new(groups, &ref_logp)
+        };
         Trainer {
+            preview,
             learners: Method::ALL
                 .iter()
                 .map(|&m| Learner::new(m, &ref_logits, config.seed))
                 .collect(),
-            prompt_rng: stream(config.seed, 4),
+            prompt_rng,
             noise_rng: stream(config.seed, 5),
             initial_accuracy: accuracy(&task, &ref_logits),
             config: config.clone(),
@@ -787,17 +810,26 @@ impl Trainer {
         self.step >= self.config.total_steps
     }
 
-    fn draw_prompts(&mut self) -> Vec<usize> {
-        // A partial Fisher-Yates shuffle: B distinct prompts.
-        let n = self.task.n_prompts();
+    /// B distinct prompts by a partial Fisher-Yates shuffle.
+    fn draw_prompts_from(rng: &mut Rng, task: &Task, config: &Config) -> Vec<usize> {
+        let n = task.n_prompts();
         let mut all: Vec<usize> = (0..n).collect();
-        let b = self.config.batch_prompts.min(n);
+        let b = config.batch_prompts.min(n);
         for i in 0..b {
-            let j = i + ((self.prompt_rng.uniform() * (n - i) as f64) as usize).min(n - i - 1);
+            let j = i + ((rng.uniform() * (n - i) as f64) as usize).min(n - i - 1);
             all.swap(i, j);
         }
         all.truncate(b);
         all
+    }
+
+    fn draw_prompts(&mut self) -> Vec<usize> {
+        Trainer::draw_prompts_from(&mut self.prompt_rng, &self.task, &self.config)
+    }
+
+    /// The batch to show: the latest, or the preview before the first step.
+    pub fn shown_batch(&self) -> &Batch {
+        self.last_batch.as_ref().unwrap_or(&self.preview)
     }
 
     /// Up to `n` steps (fewer when the run ends); the number taken. A step that makes a
@@ -969,12 +1001,14 @@ impl Trainer {
             (
                 "groups",
                 Json::Arr(
-                    self.last_batch
+                    self.shown_batch()
+                        .groups
                         .iter()
-                        .flat_map(|b| b.groups.iter().map(|g| self.group_json(g)))
+                        .map(|g| self.group_json(g))
                         .collect(),
                 ),
             ),
+            ("groups_are_preview", Json::Bool(self.last_batch.is_none())),
             ("history", self.history_json()),
             (
                 "accuracy_per_prompt",
@@ -992,7 +1026,7 @@ impl Trainer {
     pub fn panel_json(&self, panel: usize) -> Json {
         let all = self.to_json();
         let keys: &[&str] = match panel {
-            0 => &["step", "groups"],
+            0 => &["step", "groups", "groups_are_preview"],
             1 => &["step", "history"],
             2 => &["step", "history", "costs"],
             _ => &["accuracy_per_prompt", "reference_accuracy_per_prompt"],
@@ -1011,7 +1045,7 @@ impl Trainer {
         match panel {
             0 => {
                 out.push_str("prompt,completion,answer,reward,advantage,group_mean,group_std\n");
-                for g in self.last_batch.iter().flat_map(|b| &b.groups) {
+                for g in &self.shown_batch().groups {
                     let (m, s) = g.mean_std();
                     for (i, &o) in g.completions.iter().enumerate() {
                         out.push_str(&format!(

@@ -6,6 +6,8 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod dpo;
+mod grpo;
 mod plot;
 mod ppo_clip;
 
@@ -89,6 +91,8 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
+        "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
