@@ -355,14 +355,21 @@ pub fn loss_grad(
 /// The distinct pairs and their frequencies (weights summing to one), in a fixed order: the
 /// same loss and gradient as the pairs one by one, at a cost that does not grow with N.
 pub fn aggregate(pairs: &[Pair]) -> (Vec<Pair>, Vec<f64>) {
+    let (unique, counts) = aggregate_counts(pairs);
+    let n = pairs.len() as f64;
+    let weights = counts.iter().map(|&c| c as f64 / n).collect();
+    (unique, weights)
+}
+
+/// The distinct pairs and how often each occurs, in a fixed order.
+pub fn aggregate_counts(pairs: &[Pair]) -> (Vec<Pair>, Vec<usize>) {
     let mut sorted: Vec<(usize, usize, usize)> = pairs
         .iter()
         .map(|p| (p.prompt, p.chosen, p.rejected))
         .collect();
     sorted.sort_unstable();
     let mut unique: Vec<Pair> = Vec::new();
-    let mut weights: Vec<f64> = Vec::new();
-    let n = pairs.len() as f64;
+    let mut counts: Vec<usize> = Vec::new();
     for (prompt, chosen, rejected) in sorted {
         let p = Pair {
             prompt,
@@ -370,26 +377,35 @@ pub fn aggregate(pairs: &[Pair]) -> (Vec<Pair>, Vec<f64>) {
             rejected,
         };
         if unique.last() == Some(&p) {
-            *weights.last_mut().expect("a weight per pair") += 1.0 / n;
+            *counts.last_mut().expect("a count per pair") += 1;
         } else {
             unique.push(p);
-            weights.push(1.0 / n);
+            counts.push(1);
         }
     }
-    (unique, weights)
+    (unique, counts)
 }
 
 /// Fraction of pairs the policy ranks the right way round (margin > 0, as TRL counts it).
 pub fn accuracy(logits: &Array2<f64>, ref_logits: &Array2<f64>, pairs: &[Pair]) -> f64 {
-    if pairs.is_empty() {
-        return 0.0;
-    }
+    let w = vec![1.0 / pairs.len().max(1) as f64; pairs.len()];
+    accuracy_weighted(logits, ref_logits, pairs, &w)
+}
+
+/// [`accuracy`] with a weight per pair (the trainer's distinct pairs and their frequencies).
+pub fn accuracy_weighted(
+    logits: &Array2<f64>,
+    ref_logits: &Array2<f64>,
+    pairs: &[Pair],
+    weights: &[f64],
+) -> f64 {
     // The sign of the margin does not depend on beta > 0.
-    let right = margins(logits, ref_logits, pairs, 1.0)
+    margins(logits, ref_logits, pairs, 1.0)
         .iter()
-        .filter(|&&m| m > 0.0)
-        .count();
-    right as f64 / pairs.len() as f64
+        .zip(weights)
+        .filter(|(&m, _)| m > 0.0)
+        .map(|(_, &w)| w)
+        .sum()
 }
 
 /// KL(pi || pi_ref), averaged over the prompts (each prompt equally likely).
@@ -432,18 +448,37 @@ pub fn calibration(
     beta: f64,
     n_bins: usize,
 ) -> (Vec<CalibrationBin>, f64) {
+    calibration_counted(
+        logits,
+        ref_logits,
+        pairs,
+        &vec![1; pairs.len()],
+        beta,
+        n_bins,
+    )
+}
+
+/// [`calibration`] with a count per pair (the trainer's distinct pairs and how often each occurs).
+pub fn calibration_counted(
+    logits: &Array2<f64>,
+    ref_logits: &Array2<f64>,
+    pairs: &[Pair],
+    counts: &[usize],
+    beta: f64,
+    n_bins: usize,
+) -> (Vec<CalibrationBin>, f64) {
     let h = implicit_reward(logits, ref_logits, beta); // (P, M)
     let mut sums = vec![(0usize, 0.0, 0.0); n_bins];
-    for p in pairs {
+    for (p, &c) in pairs.iter().zip(counts) {
         let (first, second) = (p.chosen.min(p.rejected), p.chosen.max(p.rejected));
         let pred = sigmoid(h[[p.prompt, first]] - h[[p.prompt, second]]);
         let label = if p.chosen == first { 1.0 } else { 0.0 };
         let bin = ((pred * n_bins as f64) as usize).min(n_bins - 1);
-        sums[bin].0 += 1;
-        sums[bin].1 += pred;
-        sums[bin].2 += label;
+        sums[bin].0 += c;
+        sums[bin].1 += c as f64 * pred;
+        sums[bin].2 += c as f64 * label;
     }
-    let n = pairs.len().max(1) as f64;
+    let n = counts.iter().sum::<usize>().max(1) as f64;
     let mut ece = 0.0;
     let bins = sums
         .iter()
@@ -554,8 +589,10 @@ pub struct Trainer {
     pub config: Config,
     pub problem: Problem,
     pub pairs: Vec<Pair>,
-    /// The distinct pairs and their frequencies, which training uses (see [`aggregate`]).
+    /// The distinct pairs, their frequencies and counts, which training and logging use
+    /// (see [`aggregate`]); `pairs` is kept for display and export.
     unique: (Vec<Pair>, Vec<f64>),
+    counts: Vec<usize>,
     pub source: Source,
     pub main: Run,
     pub companions: Vec<Run>,
@@ -597,6 +634,7 @@ impl Trainer {
             config: config.clone(),
             problem,
             unique: aggregate(&pairs),
+            counts: aggregate_counts(&pairs).1,
             pairs,
             source,
             step: 0,
@@ -631,11 +669,19 @@ impl Trainer {
             .push(loss_weighted(logits, reference, unique, weights, beta));
         self.history
             .accuracy
-            .push(accuracy(logits, reference, &self.pairs));
+            .push(accuracy_weighted(logits, reference, unique, weights));
         self.history.kl.push(kl(logits, reference));
-        self.history
-            .ece
-            .push(calibration(logits, reference, &self.pairs, beta, CALIBRATION_BINS).1);
+        self.history.ece.push(
+            calibration_counted(
+                logits,
+                reference,
+                unique,
+                &self.counts,
+                beta,
+                CALIBRATION_BINS,
+            )
+            .1,
+        );
         self.main.kl.push(kl(logits, reference));
         for run in &mut self.companions {
             run.kl.push(kl(&run.logits, reference));
@@ -716,10 +762,11 @@ impl Trainer {
     }
 
     pub fn calibration(&self) -> (Vec<CalibrationBin>, f64) {
-        calibration(
+        calibration_counted(
             &self.main.logits,
             &self.problem.ref_logits,
-            &self.pairs,
+            &self.unique.0,
+            &self.counts,
             self.main.beta,
             CALIBRATION_BINS,
         )
