@@ -52,6 +52,8 @@ export function machine() {
     cores: os.availableParallelism?.() ?? os.cpus().length,
     memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
     os: `${os.type()} ${os.release()}`,
+    // Other work on the machine skews the timings; recorded with every run.
+    loadAverage1m: +os.loadavg()[0].toFixed(2),
     node: process.version,
   };
 }
