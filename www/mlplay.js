@@ -96,6 +96,7 @@ function download(root, name, blob) {
 class MlWidget extends HTMLElement {
   #handle = null; // wasm Handle, created on first need, freed on disconnect
   #query = null; // parameters kept across a disconnect / reconnect
+  #customText = null; // text data given through setText, kept across a disconnect / reconnect
   #notices = new Map(); // key -> message
   #visible = false;
   #frame = 0;
@@ -287,6 +288,7 @@ class MlWidget extends HTMLElement {
       if (this.#query !== null) {
         for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
       } else this.#applyAttributes();
+      if (this.#customText !== null) this.#handle.setText(this.#customText);
     }
     return this.#handle;
   }
@@ -543,6 +545,7 @@ class MlWidget extends HTMLElement {
     if (!result) return { ok: false, message: "this widget stopped after an internal error" };
     const status = this.shadowRoot.querySelector(".text-status");
     if (result.ok) {
+      this.#customText = String(text).trim() ? String(text) : null;
       this.#notices.delete("text");
       if (status) status.textContent = result.message;
       this.#fillText();
