@@ -381,7 +381,7 @@ fn draw_implicit(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> 
     let mut c = chart(
         area,
         theme,
-        "Implicit reward against true reward (each centred per prompt)",
+        "Both centred per prompt",
         -span..span,
         -span..span,
         "true reward r(x, y) − mean over y",
@@ -413,7 +413,20 @@ fn draw_implicit(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> 
     Ok(())
 }
 
-fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
+const SIGMOID_LABELS: [&str; 3] = [
+    "σ(m)",
+    "label agrees with the true reward",
+    "label against it (Bradley-Terry noise), area ∝ pairs",
+];
+
+fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(), String> {
+    let (top, area) = area.split_vertically(strip_height(&SIGMOID_LABELS, width) as u32);
+    let items: Vec<(RGBColor, &str)> = [theme.muted, theme.accent, theme.warn]
+        .into_iter()
+        .zip(SIGMOID_LABELS)
+        .collect();
+    draw_strip(&top, theme, &items, width)?;
+    let area = &area;
     let margins = t.margins();
     let lim = margins
         .iter()
@@ -422,10 +435,10 @@ fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
     let mut c = chart(
         area,
         theme,
-        "Each pair at its margin m on σ(m); the loss is −log σ(m)",
+        "Each pair on σ(m); its loss is −log σ(m)",
         -lim..lim,
         -0.02..1.05,
-        "margin m = β log π/π_ref (chosen) − β log π/π_ref (rejected)",
+        "margin m = h(y_w) − h(y_l),  h = β log π/π_ref",
         "σ(m) = P(chosen ≻ rejected)",
         &|v| tick(*v),
         &|v| tick(*v),
@@ -447,22 +460,13 @@ fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
         }),
         theme.muted.stroke_width(2),
     ))
-    .map_err(err)?
-    .label("σ(m)")
-    .legend(swatch(theme.muted, 2));
+    .map_err(err)?;
     // Identical pairs sit on one point: draw each distinct pair once, its area by its count.
     let (unique, weights) = aggregate(&t.pairs);
     let h = t.implicit_reward();
     let most = weights.iter().fold(0.0f64, |a, &b| a.max(b));
     let r = &t.problem.true_reward;
-    for (agrees, color, label) in [
-        (true, theme.accent, "label agrees with the true reward"),
-        (
-            false,
-            theme.warn,
-            "label went against it (Bradley-Terry noise)",
-        ),
-    ] {
+    for (agrees, color) in [(true, theme.accent), (false, theme.warn)] {
         let points: Vec<_> = unique
             .iter()
             .zip(&weights)
@@ -478,11 +482,8 @@ fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
                 .iter()
                 .map(|&(m, s)| Circle::new((m, sigmoid(m)), s as i32, color.mix(0.75).filled())),
         )
-        .map_err(err)?
-        .label(label)
-        .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
+        .map_err(err)?;
     }
-    legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -497,7 +498,7 @@ fn draw_kl(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
     let mut c = step_chart(
         area,
         theme,
-        "KL(π ‖ π_ref), mean over prompts, at three values of β",
+        "KL(π ‖ π_ref) at β/4, β and 4β",
         steps,
         0.0..top * 1.1,
         "KL (nats)",
@@ -606,13 +607,14 @@ impl View for DpoView {
     fn panel_height(&self, panel: usize, width: f64) -> f64 {
         match panel {
             0 => height_n(3, width, 290.0, 250.0),
-            1 | 2 => {
+            1 => {
                 if width >= WIDE {
                     360.0
                 } else {
                     320.0
                 }
             }
+            2 => strip_height(&SIGMOID_LABELS, width) + if width >= WIDE { 340.0 } else { 300.0 },
             3 => 300.0,
             _ => 300.0 + strip_height(&POLICY_LABELS, width),
         }
@@ -624,7 +626,7 @@ impl View for DpoView {
         match panel {
             0 => draw_training(area, theme, t, f64::from(w)),
             1 => draw_implicit(area, theme, t),
-            2 => draw_sigmoid(area, theme, t),
+            2 => draw_sigmoid(area, theme, t, f64::from(w)),
             3 => draw_kl(area, theme, t),
             _ => draw_policies(area, theme, t, f64::from(w)),
         }
