@@ -388,24 +388,24 @@ pub fn aggregate_counts(pairs: &[Pair]) -> (Vec<Pair>, Vec<usize>) {
 
 /// Fraction of pairs the policy ranks the right way round (margin > 0, as TRL counts it).
 pub fn accuracy(logits: &Array2<f64>, ref_logits: &Array2<f64>, pairs: &[Pair]) -> f64 {
-    let w = vec![1.0 / pairs.len().max(1) as f64; pairs.len()];
-    accuracy_weighted(logits, ref_logits, pairs, &w)
+    accuracy_counted(logits, ref_logits, pairs, &vec![1; pairs.len()])
 }
 
-/// [`accuracy`] with a weight per pair (the trainer's distinct pairs and their frequencies).
-pub fn accuracy_weighted(
+/// [`accuracy`] with a count per pair (the trainer's distinct pairs and how often each occurs).
+pub fn accuracy_counted(
     logits: &Array2<f64>,
     ref_logits: &Array2<f64>,
     pairs: &[Pair],
-    weights: &[f64],
+    counts: &[usize],
 ) -> f64 {
     // The sign of the margin does not depend on beta > 0.
-    margins(logits, ref_logits, pairs, 1.0)
+    let right: usize = margins(logits, ref_logits, pairs, 1.0)
         .iter()
-        .zip(weights)
+        .zip(counts)
         .filter(|(&m, _)| m > 0.0)
-        .map(|(_, &w)| w)
-        .sum()
+        .map(|(_, &c)| c)
+        .sum();
+    right as f64 / counts.iter().sum::<usize>().max(1) as f64
 }
 
 /// KL(pi || pi_ref), averaged over the prompts (each prompt equally likely).
@@ -669,7 +669,7 @@ impl Trainer {
             .push(loss_weighted(logits, reference, unique, weights, beta));
         self.history
             .accuracy
-            .push(accuracy_weighted(logits, reference, unique, weights));
+            .push(accuracy_counted(logits, reference, unique, &self.counts));
         self.history.kl.push(kl(logits, reference));
         self.history.ece.push(
             calibration_counted(
