@@ -6,10 +6,11 @@
 use crate::json::Json;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
+use crate::rope;
 use crate::{dpo, grpo};
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &dpo::SPEC, &grpo::SPEC];
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC, &grpo::SPEC, &dpo::SPEC];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -19,6 +20,7 @@ pub fn find(name: &str) -> Option<&'static WidgetSpec> {
 pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
         "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),
         "grpo" => grpo::train_to_end(&grpo::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),

@@ -3,6 +3,8 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
+//! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
@@ -12,8 +14,7 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str =
-    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -51,6 +52,17 @@ fn main() -> ExitCode {
             names.join(", ")
         ));
     };
+    // RoPE's explicit vectors (--q, --k) and --matrix are not slider parameters.
+    if spec.name == "rope" {
+        match mlplay::rope::cli(&args[1..]) {
+            Some(Ok(out)) => {
+                println!("{out}");
+                return ExitCode::SUCCESS;
+            }
+            Some(Err(msg)) => return usage_error(&msg),
+            None => {}
+        }
+    }
     let mut params = Params::defaults(spec);
     let mut rest = args[1..].iter();
     while let Some(flag) = rest.next() {

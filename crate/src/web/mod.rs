@@ -10,6 +10,7 @@ mod dpo;
 mod grpo;
 mod plot;
 mod ppo_clip;
+mod rope;
 
 use std::cell::RefCell;
 
@@ -91,6 +92,7 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
         "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
         "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
         other => unreachable!("widget {other} has no web view"),
