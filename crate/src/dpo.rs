@@ -29,6 +29,7 @@ use std::io::Write;
 use ndarray::{Array2, Axis};
 
 use crate::json::Json;
+use crate::math::{exp, ln, pow};
 use crate::params::{ParamSpec, Params, WidgetSpec};
 use crate::rng::Rng;
 
@@ -56,8 +57,9 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             500.0,
             10.0,
             5000.0,
-            10.0,
-        ),
+            1.0,
+        )
+        .log_scale(),
         ParamSpec::number(
             "prompts",
             "Prompts P",
@@ -96,8 +98,9 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             400.0,
             10.0,
             5000.0,
-            10.0,
-        ),
+            1.0,
+        )
+        .log_scale(),
         ParamSpec::number(
             "seed",
             "Seed",
@@ -156,16 +159,16 @@ impl Config {
 
 pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
+        1.0 / (1.0 + exp(-z))
     } else {
-        let e = z.exp();
+        let e = exp(z);
         e / (1.0 + e)
     }
 }
 
 /// `-log sigmoid(m) = log(1 + e^{-m})`, stable for large |m|.
 pub fn neg_log_sigmoid(m: f64) -> f64 {
-    (-m).max(0.0) + (-m.abs()).exp().ln_1p()
+    (-m).max(0.0) + ln(1.0 + exp(-m.abs()))
 }
 
 /// Row-wise `log softmax`.
@@ -173,7 +176,7 @@ pub fn log_softmax(logits: &Array2<f64>) -> Array2<f64> {
     let mut out = logits.clone(); // (P, M)
     for mut row in out.rows_mut() {
         let m = row.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        let lse = m + row.iter().map(|z| (z - m).exp()).sum::<f64>().ln();
+        let lse = m + ln(row.iter().map(|z| exp(z - m)).sum::<f64>());
         row.mapv_inplace(|z| z - lse);
     }
     out
@@ -181,7 +184,7 @@ pub fn log_softmax(logits: &Array2<f64>) -> Array2<f64> {
 
 /// Row-wise softmax.
 pub fn softmax(logits: &Array2<f64>) -> Array2<f64> {
-    log_softmax(logits).mapv(f64::exp)
+    log_softmax(logits).mapv(exp)
 }
 
 /// One preference: at prompt `prompt`, response `chosen` was preferred to `rejected`.
@@ -412,7 +415,7 @@ pub fn accuracy_counted(
 pub fn kl(logits: &Array2<f64>, ref_logits: &Array2<f64>) -> f64 {
     let lp = log_softmax(logits); // (P, M)
     let lq = log_softmax(ref_logits); // (P, M)
-    let per_prompt = (lp.mapv(f64::exp) * (&lp - &lq)).sum_axis(Axis(1)); // (P,)
+    let per_prompt = (lp.mapv(exp) * (&lp - &lq)).sum_axis(Axis(1)); // (P,)
     per_prompt.mean().unwrap_or(0.0)
 }
 
@@ -527,8 +530,8 @@ impl Adam {
         self.t += 1;
         self.m = &self.m * b1 + grad * (1.0 - b1);
         self.v = &self.v * b2 + &grad.mapv(|g| g * g) * (1.0 - b2);
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
+        let c1 = 1.0 - pow(b1, f64::from(self.t));
+        let c2 = 1.0 - pow(b2, f64::from(self.t));
         ndarray::Zip::from(theta)
             .and(&self.m)
             .and(&self.v)

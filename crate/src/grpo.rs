@@ -32,6 +32,7 @@ use std::io::Write;
 use ndarray::{Array1, Array2, Axis};
 
 use crate::json::Json;
+use crate::math::{exp, ln};
 use crate::params::{ParamSpec, Params, WidgetSpec};
 use crate::ppo_clip::{l_clip, l_clip_grad};
 use crate::rng::Rng;
@@ -118,8 +119,9 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             300.0,
             10.0,
             3000.0,
-            10.0,
-        ),
+            1.0,
+        )
+        .log_scale(),
         ParamSpec::number(
             "seed",
             "Seed",
@@ -273,7 +275,7 @@ impl Task {
 /// log softmax of one row of logits.
 pub fn log_softmax_row(row: ndarray::ArrayView1<f64>) -> Array1<f64> {
     let m = row.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let lse = m + row.iter().map(|z| (z - m).exp()).sum::<f64>().ln();
+    let lse = m + ln(row.iter().map(|z| exp(z - m)).sum::<f64>());
     row.mapv(|z| z - lse)
 }
 
@@ -325,7 +327,7 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// `pi_ref/pi - log(pi_ref/pi) - 1` (>= 0 since x - 1 >= log x; unbiased since E_pi[pi_ref/pi] = 1).
 pub fn k3(logp: f64, ref_logp: f64) -> f64 {
     let log_ratio = ref_logp - logp;
-    log_ratio.exp() - log_ratio - 1.0
+    exp(log_ratio) - log_ratio - 1.0
 }
 
 /// Exact KL(p || q) of two categoricals given as log-probabilities.
@@ -336,7 +338,7 @@ pub fn kl_categorical(logp: &Array1<f64>, logq: &Array1<f64>) -> f64 {
             if lp == f64::NEG_INFINITY {
                 0.0
             } else {
-                lp.exp() * (lp - lq)
+                exp(lp) * (lp - lq)
             }
         })
         .sum()
@@ -382,7 +384,7 @@ pub fn objective(
                 .iter()
                 .enumerate()
                 .map(|(i, &o)| {
-                    let rho = (logp[o] - g.old_logp[i]).exp();
+                    let rho = exp(logp[o] - g.old_logp[i]);
                     l_clip(rho, g.advantages[i], eps) - beta * k3(logp[o], ref_logp[[g.prompt, o]])
                 })
                 .sum::<f64>()
@@ -405,12 +407,12 @@ pub fn objective_grad(
     let b = groups.len() as f64;
     for g in groups {
         let logp = log_softmax_row(logits.row(g.prompt)); // (C,)
-        let pi = logp.mapv(f64::exp); // (C,)
+        let pi = logp.mapv(exp); // (C,)
         let n = g.completions.len() as f64;
         let mut row = grad.row_mut(g.prompt);
         for (i, &o) in g.completions.iter().enumerate() {
-            let rho = (logp[o] - g.old_logp[i]).exp();
-            let q = (ref_logp[[g.prompt, o]] - logp[o]).exp();
+            let rho = exp(logp[o] - g.old_logp[i]);
+            let q = exp(ref_logp[[g.prompt, o]] - logp[o]);
             let coef = (l_clip_grad(rho, g.advantages[i], eps) * rho + beta * (q - 1.0)) / (b * n);
             if coef == 0.0 {
                 continue; // zero advantage and no KL pull: this sample moves nothing
@@ -524,7 +526,7 @@ impl Learner {
             .iter()
             .map(|&q| {
                 let logp = log_softmax_row(self.logits.row(q)); // (C,)
-                let pi = logp.mapv(f64::exp);
+                let pi = logp.mapv(exp);
                 let completions: Vec<usize> = (0..g)
                     .map(|_| sample_categorical(&pi, &mut self.rng))
                     .collect();
@@ -608,7 +610,7 @@ pub fn accuracy(task: &Task, logits: &Array2<f64>) -> f64 {
         .map(|q| {
             (0..task.n_answers())
                 .filter(|&c| task.is_correct(q, c))
-                .map(|c| lp[[q, c]].exp())
+                .map(|c| exp(lp[[q, c]]))
                 .sum::<f64>()
         })
         .sum::<f64>()
@@ -622,7 +624,7 @@ pub fn accuracy_per_prompt(task: &Task, logits: &Array2<f64>) -> Vec<f64> {
         .map(|q| {
             (0..task.n_answers())
                 .filter(|&c| task.is_correct(q, c))
-                .map(|c| lp[[q, c]].exp())
+                .map(|c| exp(lp[[q, c]]))
                 .sum()
         })
         .collect()
@@ -690,7 +692,7 @@ pub fn gradient_noise(
     let c = logits.ncols();
     let pis: Vec<Array1<f64>> = prompts
         .iter()
-        .map(|&q| log_softmax_row(logits.row(q)).mapv(f64::exp))
+        .map(|&q| log_softmax_row(logits.row(q)).mapv(exp))
         .collect();
     let scale = 1.0 / (prompts.len() * group_size) as f64;
     let mut sum = Array2::<f64>::zeros((prompts.len(), c));

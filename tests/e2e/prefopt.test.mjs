@@ -1,7 +1,8 @@
 // <ml-dpo> and <ml-grpo> in a real browser: they load and draw without console errors, a
 // keyboard slider move changes `state` as the formulas say and changes the pixels, training
-// runs without freezing the page and lands on the numbers the native CLI prints, the DPO
-// pairs can be edited as CSV, and a group with equal rewards has zero advantages.
+// runs without freezing the page and lands on the numbers the native CLI prints (bit for
+// bit), the DPO pairs can be edited as CSV, and a group with equal rewards has zero
+// advantages.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -134,9 +135,9 @@ describe("<ml-dpo>", () => {
       const lines = cliLines(["dpo", "--steps", "300", "--seed", "7", "--json"]);
       const last = lines.at(-1);
       last.learned_policy.forEach((row, x) =>
-        row.forEach((v, y) => approx(s.data.learned_policy[x][y], v, 1e-9, `CLI vs browser pi[${x}][${y}]`)),
+        row.forEach((v, y) => assert.equal(s.data.learned_policy[x][y], v, `CLI vs browser pi[${x}][${y}]`)),
       );
-      approx(s.data.history.loss.at(-1), lines.at(-2).loss, 1e-9, "final loss");
+      assert.equal(s.data.history.loss.at(-1), lines.at(-2).loss, "final loss, bit for bit");
       assertClean(problems, "dpo training");
     } finally {
       await context.close();
