@@ -198,8 +198,17 @@ pub const NOISE: f64 = 0.8;
 pub const TAG_PENALTY: f64 = 1.5;
 /// Step size of the PPO comparison's critic (gradient descent on (V - r)^2 / 2).
 pub const VALUE_LR: f64 = 0.5;
-/// Resampled batches per gradient-noise estimate.
+/// Resampled batches per gradient-noise estimate, at most; fewer for large batches (see
+/// [`noise_resamples`]).
 pub const NOISE_RESAMPLES: usize = 32;
+/// Completions a gradient-noise estimate may sample in all (bounds the cost of a logged step).
+pub const NOISE_SAMPLE_BUDGET: usize = 16_384;
+
+/// Resamples for one noise estimate: 32 up to 512 completions per batch, then fewer (at least
+/// 8), so that a logged step at B = 32, G = 64 stays a few milliseconds in the browser.
+pub fn noise_resamples(samples_per_batch: usize) -> usize {
+    (NOISE_SAMPLE_BUDGET / samples_per_batch.max(1)).clamp(8, NOISE_RESAMPLES)
+}
 
 /// The arithmetic task: prompts, candidate answers, rule-based rewards.
 #[derive(Clone, Debug, PartialEq)]
@@ -882,7 +891,7 @@ impl Trainer {
                 prompts,
                 self.config.group_size,
                 *e,
-                NOISE_RESAMPLES,
+                noise_resamples(prompts.len() * self.config.group_size),
                 &mut self.noise_rng,
             ));
         }
