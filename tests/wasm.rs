@@ -76,36 +76,34 @@ fn draws_themed_pixels_that_follow_the_parameters() {
     assert_ne!(pixels(&c), light);
 }
 
-/// Text inputs (framework): a text key is set through `set`, read back by `text`, written
-/// into share links only when it differs from its default, read back from a query, and
-/// restored by Reset. `<ml-scaling-laws>` has one, `points`.
+/// `<ml-scaling-laws>`'s text box: it starts with the synthetic runs as CSV, takes runs given
+/// as text (with a summary naming a skipped line), refuses too few runs keeping those in
+/// force, and goes back to synthetic runs on an empty text.
 #[wasm_bindgen_test]
-fn text_inputs_round_trip_through_set_query_and_reset() {
+fn scaling_text_box_takes_runs_and_goes_back() {
     let mut h = Handle::new("scaling-laws").unwrap();
-    let default = h.text("points");
-    assert!(default.starts_with("# Example"), "{default}");
+    let generated = h.text();
+    assert!(generated.starts_with("# 90 synthetic runs"), "{generated}");
+    assert!(registry().contains(r#""text_input":{"label":"Your runs (CSV: N, D, L)""#));
+    // The generated text read back as runs: 90 of them, the same fit source "entered".
+    let ok = h.set_text(&format!("{generated}not a run\n"));
     assert!(
-        !h.query().contains("points="),
-        "a default text stays out of links"
+        ok.contains(r#""ok":true"#) && ok.contains("fitting 90 runs; 1 line skipped"),
+        "{ok}"
     );
-    assert!(registry().contains(r#""texts":[{"key":"points""#));
-    let runs = "N,D,L\n1e9,2e10,2.5\nnot a run";
-    let notice = h.set("points", runs).unwrap();
-    assert!(notice.contains("line 3"), "{notice}");
-    assert_eq!(h.text("points"), runs);
-    let q = h.query();
+    assert!(h.state().contains(r#""source":"entered""#));
+    let refused = h.set_text("N,D,L\n1e9,2e10,2.5\n");
     assert!(
-        q.contains("&points=N%2CD%2CL%0A1e9%2C2e10%2C2.5%0Anot%20a%20run"),
-        "{q}"
+        refused.contains(r#""ok":false"#) && refused.contains("at least 6 points"),
+        "{refused}"
     );
-    let mut copy = Handle::new("scaling-laws").unwrap();
-    let notices = copy.apply_query(&q);
-    assert!(notices.contains("line 3"), "{notices}");
-    assert_eq!(copy.text("points"), runs);
-    assert_eq!(copy.query(), q);
-    h.reset();
-    assert_eq!(h.text("points"), default);
-    assert_eq!(h.text("no-such-text"), "");
+    assert!(
+        h.state().contains(r#""source":"entered""#),
+        "the runs in force are kept"
+    );
+    assert!(h.set_text("").contains(r#""ok":true"#));
+    assert!(h.state().contains(r#""source":"synthetic""#));
+    assert_eq!(h.text(), generated);
 }
 
 /// Background work (framework): a non-trainer with `pending` work is stepped to the end,

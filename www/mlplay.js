@@ -46,12 +46,7 @@ select { font: inherit; font-size: 0.88rem; color: var(--ml-fg); background: var
 .trainer { align-items: center; }
 .trainer progress { flex: 1 1 120px; accent-color: var(--ml-accent); }
 .progress-text { font-size: 0.85rem; color: var(--ml-muted); font-variant-numeric: tabular-nums; }
-.ctl[hidden], .text-ctl[hidden] { display: none; }
-.text-ctl { margin: 8px 0; }
-.text-ctl label { display: block; font-size: 0.9rem; margin-bottom: 2px; }
-.text-ctl textarea { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
-  color: var(--ml-fg); background: var(--ml-bg); border: 1px solid var(--ml-border); border-radius: 6px; padding: 4px 6px; resize: vertical; }
-.text-ctl .doc { display: block; color: var(--ml-muted); font-size: 0.82rem; }
+.ctl[hidden] { display: none; }
 .toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
 button { font: inherit; font-size: 0.85rem; color: var(--ml-fg); background: transparent;
   border: 1px solid var(--ml-border); border-radius: 6px; padding: 3px 10px; cursor: pointer; min-height: 28px; }
@@ -69,6 +64,12 @@ button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 2px
 .error[hidden], .share-panel[hidden] { display: none; }
 .share-panel { border: 1px dashed var(--ml-border); border-radius: 6px; padding: 8px 10px; margin: 6px 0; }
 .share-panel label { display: block; font-size: 0.85rem; color: var(--ml-muted); margin-top: 4px; }
+.text-input { border: 1px solid var(--ml-border); border-radius: 6px; padding: 6px 10px; margin: 8px 0; }
+.text-input summary { cursor: pointer; font-size: 0.92rem; font-weight: 600; }
+.text-input p { color: var(--ml-muted); font-size: 0.85rem; margin: 4px 0; }
+.text-input textarea { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border); border-radius: 4px; padding: 4px 6px; }
+.text-status { font-size: 0.85rem; color: var(--ml-muted); align-self: center; }
 .share-panel textarea, .share-panel input { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
   background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border); border-radius: 4px; padding: 4px 6px; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
@@ -109,6 +110,7 @@ function download(root, name, blob) {
 class MlWidget extends HTMLElement {
   #handle = null; // wasm Handle, created on first need, freed on disconnect
   #query = null; // parameters kept across a disconnect / reconnect
+  #customText = null; // text data given through setText, kept across a disconnect / reconnect
   #notices = new Map(); // key -> message
   #visible = false;
   #frame = 0;
@@ -119,7 +121,6 @@ class MlWidget extends HTMLElement {
   #budget = 8; // ms of training per frame: the page stays at display rate
   #drawnAt = 0;
   #background = 0; // animation frame of a non-trainer's background work
-  #textTimer = 0; // debounce for typing in a text input
   #ready;
   #resolveReady;
 
@@ -160,16 +161,6 @@ class MlWidget extends HTMLElement {
         </div>`,
       )
       .join("");
-    const texts = (spec.texts || [])
-      .map(
-        (t) => `<div class="text-ctl" data-key="${t.key}">
-          <label for="${id(t.key)}">${esc(t.label)}</label>
-          <textarea id="${id(t.key)}" data-text="${t.key}" rows="${t.rows}" spellcheck="false"
-            aria-describedby="${id(t.key)}-doc">${esc(t.default)}</textarea>
-          <span id="${id(t.key)}-doc" class="doc">${esc(t.doc)}</span>
-        </div>`,
-      )
-      .join("");
     const trainer = spec.trainer
       ? `<div class="toolbar trainer" role="group" aria-label="Training">
           <button data-action="play" aria-pressed="false">Train</button>
@@ -181,6 +172,21 @@ class MlWidget extends HTMLElement {
           <progress max="1" value="0" aria-label="Training progress"></progress>
           <span class="progress-text" aria-live="off"></span>
         </div>`
+      : "";
+    const text = spec.text_input
+      ? `<details class="text-input">
+          <summary>${esc(spec.text_input.label)}</summary>
+          <p id="ml-text-doc">${esc(spec.text_input.doc)}</p>
+          <textarea rows="8" spellcheck="false" data-text aria-label="${esc(spec.text_input.label)}"
+            aria-describedby="ml-text-doc"></textarea>
+          <div class="toolbar">
+            <button data-action="text-apply">Apply</button>
+            <button data-action="text-load">Load file…</button>
+            <input type="file" accept="${esc(spec.text_input.accept)}" data-text-file hidden>
+            <button data-action="text-clear">Use generated data</button>
+            <span class="text-status" role="status"></span>
+          </div>
+        </details>`
       : "";
     const panels = spec.panels
       .map(
@@ -208,7 +214,6 @@ class MlWidget extends HTMLElement {
         <div class="notices" role="status" aria-live="polite"></div>
         <div class="error" role="alert" hidden></div>
         <div class="controls">${controls}</div>
-        ${texts}
         <div class="toolbar">
           <button data-action="reset" title="Back to the starting values of this figure">Reset</button>
           <button data-action="share" aria-expanded="false">Share</button>
@@ -216,6 +221,7 @@ class MlWidget extends HTMLElement {
         </div>
         <div class="share-panel" hidden></div>
         ${trainer}
+        ${text}
         ${panels}
       </div>`;
     const root = this.shadowRoot;
@@ -224,22 +230,13 @@ class MlWidget extends HTMLElement {
       const p = this.spec.params.find((q) => q.key === key);
       if (p && e.target.type === "range") this.#set(key, sliderValue(p, e.target.value));
       else if (p && e.target.localName === "select") this.#set(key, e.target.value);
-      const text = e.target.dataset?.text;
-      if (text) {
-        // Typing: apply once the reader pauses, not on every key. (Keep the element: an
-        // event's target is cleared once its dispatch out of a shadow root is over.)
-        const area = e.target;
-        clearTimeout(this.#textTimer);
-        this.#textTimer = setTimeout(() => this.#set(text, area.value), 300);
-      }
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
-      const text = e.target.dataset?.text;
-      if (text) {
-        clearTimeout(this.#textTimer);
-        if (e.target.value !== this.#guard(() => this.#h().text(text))) this.#set(text, e.target.value);
-      }
+      if (e.target.matches?.("[data-text-file]")) this.#loadFile(e.target);
+    });
+    root.querySelector("details.text-input")?.addEventListener("toggle", (e) => {
+      if (e.target.open) this.#fillText();
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -285,7 +282,6 @@ class MlWidget extends HTMLElement {
     cancelAnimationFrame(this.#frame);
     cancelAnimationFrame(this.#loop);
     cancelAnimationFrame(this.#background);
-    clearTimeout(this.#textTimer);
     this.#frame = 0;
     this.#loop = 0;
     this.#background = 0;
@@ -298,12 +294,7 @@ class MlWidget extends HTMLElement {
   }
 
   static get observedAttributes() {
-    return [
-      ...this.spec.params.map((p) => p.key),
-      ...(this.spec.texts || []).map((t) => t.key),
-      "hide",
-      "theme",
-    ];
+    return [...this.spec.params.map((p) => p.key), "hide", "theme"];
   }
 
   attributeChangedCallback(name, _old, value) {
@@ -321,13 +312,14 @@ class MlWidget extends HTMLElement {
       if (this.#query !== null) {
         for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
       } else this.#applyAttributes();
+      if (this.#customText !== null) this.#handle.setText(this.#customText);
     }
     return this.#handle;
   }
 
   /** The author's attributes, through the parameter table (the starting state and what Reset returns to). */
   #applyAttributes() {
-    for (const p of [...this.spec.params, ...(this.spec.texts || [])]) {
+    for (const p of this.spec.params) {
       const v = this.getAttribute(p.key);
       if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
     }
@@ -406,14 +398,6 @@ class MlWidget extends HTMLElement {
       const b = root.querySelector(`.values b[data-key="${p.key}"]`);
       if (b) b.textContent = text;
     }
-    for (const t of this.spec.texts || []) {
-      const area = root.querySelector(`textarea[data-text="${t.key}"]`);
-      // Never rewrite a box the reader is typing in.
-      if (area && root.activeElement !== area) {
-        const v = h.text(t.key);
-        if (area.value !== v) area.value = v;
-      }
-    }
     const box = root.querySelector(".notices");
     if (this.#notices.size === 0) box.replaceChildren();
     else {
@@ -424,8 +408,7 @@ class MlWidget extends HTMLElement {
 
   #applyHide() {
     const hidden = new Set((this.getAttribute("hide") || "").split(",").map((s) => s.trim()));
-    for (const ctl of this.shadowRoot.querySelectorAll(".ctl, .text-ctl"))
-      ctl.hidden = hidden.has(ctl.dataset.key);
+    for (const ctl of this.shadowRoot.querySelectorAll(".ctl")) ctl.hidden = hidden.has(ctl.dataset.key);
   }
 
   #start() {
@@ -519,6 +502,12 @@ class MlWidget extends HTMLElement {
         this.#syncControls();
         this.#schedule();
       });
+    } else if (action === "text-apply") {
+      this.setText(this.shadowRoot.querySelector("[data-text]").value);
+    } else if (action === "text-clear") {
+      this.setText("");
+    } else if (action === "text-load") {
+      this.shadowRoot.querySelector("[data-text-file]").click();
     } else if (action === "dismiss") {
       this.#notices.clear();
       this.#syncControls();
@@ -597,6 +586,65 @@ class MlWidget extends HTMLElement {
     this.#syncTrainer();
   }
 
+  /** Widgets with a text box: the data as text, in the format `setText` reads. */
+  get text() {
+    return this.#guard(() => this.#h().text()) ?? "";
+  }
+
+  /**
+   * Widgets with a text box: use `text` as the widget's data ("" goes back to the generated
+   * data). Returns {ok, message}; a failure shows a notice and keeps the data in force.
+   */
+  setText(text) {
+    const result = this.#guard(() => JSON.parse(this.#h().setText(String(text))));
+    if (!result) return { ok: false, message: "this widget stopped after an internal error" };
+    const status = this.shadowRoot.querySelector(".text-status");
+    if (result.ok) {
+      this.#customText = String(text).trim() ? String(text) : null;
+      this.#notices.delete("text");
+      if (status) status.textContent = result.message;
+      this.#fillText();
+    } else {
+      this.#notices.set("text", result.message);
+      if (status) status.textContent = "";
+    }
+    this.#syncControls();
+    this.#schedule();
+    this.dispatchEvent(
+      new CustomEvent("change", {
+        detail: {
+          key: "text",
+          value: result.message,
+          params: this.#guard(() => JSON.parse(this.#h().params())),
+        },
+        bubbles: true,
+        composed: true,
+      }),
+    );
+    return result;
+  }
+
+  #fillText() {
+    const area = this.shadowRoot.querySelector("[data-text]");
+    if (area) area.value = this.text;
+  }
+
+  #loadFile(input) {
+    const file = input.files?.[0];
+    if (!file) return;
+    file.text().then(
+      (text) => {
+        this.shadowRoot.querySelector("[data-text]").value = text;
+        this.setText(text);
+        input.value = "";
+      },
+      (err) => {
+        this.#notices.set("text", `could not read ${file.name}: ${err.message || err}`);
+        this.#syncControls();
+      },
+    );
+  }
+
   #toggleShare(action, button) {
     const panel = this.shadowRoot.querySelector(".share-panel");
     const open = panel.hidden || panel.dataset.kind !== action;
@@ -641,11 +689,6 @@ class MlWidget extends HTMLElement {
   /** Set one parameter through the table (what assigning `el.eps`, `el.seed`, ... does). */
   setParam(key, value) {
     this.#set(key, value);
-  }
-
-  /** A text input's current value (what the element's property of that name returns). */
-  textOf(key) {
-    return this.#guard(() => this.#h().text(key));
   }
 
   /** One parameter's value (what the element's `eps`, `seed`, ... properties return). */
@@ -704,17 +747,6 @@ try {
     const cls = class extends MlWidget {
       static spec = spec;
     };
-    for (const t of spec.texts || []) {
-      Object.defineProperty(cls.prototype, t.key, {
-        get() {
-          return this.textOf(t.key);
-        },
-        set(v) {
-          this.setParam(t.key, v);
-        },
-        enumerable: true,
-      });
-    }
     for (const p of spec.params) {
       Object.defineProperty(cls.prototype, p.key, {
         get() {

@@ -1,7 +1,8 @@
 //! mlplay: the mathematics of modern machine learning as interactive widgets.
 //!
 //! Map of the crate:
-//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`], [`scaling`];
+//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`],
+//!   [`scaling`], [`dpo`], [`grpo`];
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
@@ -11,6 +12,8 @@
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod dpo;
+pub mod grpo;
 pub mod json;
 pub mod math;
 pub mod params;

@@ -446,7 +446,7 @@ impl Params {
 }
 
 /// `%XX` and `+` decoding for query strings; malformed escapes are kept as they are.
-pub fn percent_decode(s: &str) -> String {
+fn percent_decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }

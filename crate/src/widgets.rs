@@ -8,9 +8,16 @@ use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 use crate::rope;
 use crate::scaling;
+use crate::{dpo, grpo};
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC, &scaling::SPEC];
+pub const ALL: &[&WidgetSpec] = &[
+    &ppo_clip::SPEC,
+    &rope::SPEC,
+    &scaling::SPEC,
+    &grpo::SPEC,
+    &dpo::SPEC,
+];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -22,6 +29,8 @@ pub fn run(params: &Params) -> Json {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
         "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
         "scaling-laws" => scaling::compute(&scaling::Config::from_params(params)).to_json(),
+        "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),
+        "grpo" => grpo::train_to_end(&grpo::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

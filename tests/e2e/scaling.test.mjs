@@ -1,8 +1,8 @@
 // <ml-scaling-laws> in a real browser: it loads cleanly and draws all three panels; the
 // compute-budget slider moves the optimum as the closed form (written here again from
 // REFERENCE.md, independently of the crate) says; the fit recovers known constants from
-// synthetic and from typed-in runs without blocking the page; share links carry the typed
-// runs; and what the fit and the drawing cost, measured in the browser.
+// synthetic runs and from runs given in its text box without blocking the page; the CLI
+// prints the same numbers; and what the fit and the drawing cost, measured in the browser.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -209,7 +209,7 @@ describe("<ml-scaling-laws>", () => {
   });
 
   test(
-    "typed-in runs are fitted, bad lines get a notice, share links carry them",
+    "runs given in the text box are fitted; bad input is reported; generated runs come back",
     { timeout: 90_000 },
     async () => {
       const { context, page, problems } = await openPage(browser);
@@ -227,61 +227,52 @@ describe("<ml-scaling-laws>", () => {
         }
         rows.push("this is not a run");
         await widget.evaluate((el) => {
-          el.source = "entered";
           el.boot = 30;
         });
-        // Type into the editor as a reader would (fill + the debounce), not through the API.
-        const editor = widget.locator('textarea[data-text="points"]');
-        assert.ok(await editor.isVisible(), "the editor is on the page");
+        // Open the box: it holds the synthetic runs, to edit. Replace them and Apply.
+        await widget.locator("details.text-input summary").click();
+        const editor = widget.locator("textarea[data-text]");
+        // The box fills when it opens (on its toggle event): wait for that.
+        await page.waitForFunction(
+          (el) => el.shadowRoot.querySelector("textarea[data-text]").value.length > 0,
+          await widget.elementHandle(),
+        );
+        assert.match(await editor.inputValue(), /^# 90 synthetic runs from Hoffmann 2022/);
         await editor.fill(rows.join("\n"));
+        await widget.locator('[data-action="text-apply"]').click();
         await waitForState(
           widget,
-          (s) => s.data.fit.source === "entered" && s.data.fit.points.length === 27,
+          (s) =>
+            s.data.fit.source === "entered" && s.data.fit.points.length === 27 && s.data.fit.done === true,
           null,
-          {
-            timeout: 10_000,
-          },
+          { timeout: 30_000 },
         );
-        await waitForState(widget, fitDone, null, { timeout: 30_000 });
         const s = await stateOf(widget);
         for (const key of ["E", "A", "B", "alpha", "beta"]) {
           assert.ok(rel(s.data.fit.fitted[key], LAWS.epoch[key]) < 1e-3, `${key}: ${s.data.fit.fitted[key]}`);
         }
         assert.equal(s.data.fit.skipped.length, 1);
-        assert.ok(
-          s.notices.some((n) => n.key === "points" && /line 29/.test(n.message)),
-          JSON.stringify(s.notices),
+        assert.match(
+          await widget.locator(".text-status").innerText(),
+          /fitting 27 runs; 1 line skipped \(line 29/,
         );
-        assert.match(await widget.locator(".notices").innerText(), /line 29/);
-        assert.equal(await widget.evaluate((el) => el.points.split("\n").length), 29);
+        assert.equal(await widget.evaluate((el) => el.text), rows.join("\n"));
+        await assertDrawn(widget, 2, "entered runs");
 
-        // The share link reproduces the typed runs and so the same fit.
-        const url = await widget.evaluate((el) => el.shareUrl);
-        assert.match(url, /points=params%2Ctokens%2Closs/);
-        const other = await context.newPage();
-        await other.goto(url);
-        const copy = other.locator("ml-scaling-laws");
-        await copy.evaluate((el) => el.ready);
-        await waitForState(copy, fitDone, null, { timeout: 30_000 });
-        const t = await stateOf(copy);
-        assert.equal(t.data.fit.points.length, 27);
-        assert.deepEqual(t.data.fit.fitted, s.data.fit.fitted);
-        assert.deepEqual(t.data.fit.intervals, s.data.fit.intervals);
+        // Too few runs: refused with a notice, the runs in force kept.
+        const refused = await widget.evaluate((el) => el.setText("1e9,2e10,2.5\n2e9,4e10,2.3"));
+        assert.equal(refused.ok, false);
+        assert.match(refused.message, /at least 6 points/);
+        assert.match(await widget.locator(".notices").innerText(), /at least 6 points/);
+        assert.equal((await stateOf(widget)).data.fit.points.length, 27);
 
-        // Too few runs: a notice, no fit, and the panel still draws.
-        await editor.fill("1e9,2e10,2.5\n2e9,4e10,2.3");
-        await waitForState(widget, (st) => st.data.fit.points.length === 2, null, { timeout: 10_000 });
-        const few = await stateOf(widget);
-        assert.match(few.data.fit.error, /at least 6 points/);
-        assert.equal(few.data.fit.fitted, null);
-        await assertDrawn(widget, 2, "too few runs");
-
-        // Reset brings back the example runs and the synthetic source.
-        await widget.locator('[data-action="reset"]').click();
-        await waitForState(widget, (st) => st.params.source === "synthetic");
-        assert.match(await widget.evaluate((el) => el.points), /^# Example: 36 runs/);
-        assert.equal(await widget.evaluate((el) => el.shareUrl.includes("points=")), false);
-        assertClean(problems, "typed-in runs");
+        // "Use generated data" goes back to the synthetic runs.
+        await widget.locator('[data-action="text-clear"]').click();
+        await waitForState(
+          widget,
+          (st) => st.data.fit.source === "synthetic" && st.data.fit.points.length === 90,
+        );
+        assertClean(problems, "text box");
       } finally {
         await context.close();
       }

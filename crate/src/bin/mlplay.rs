@@ -7,6 +7,7 @@
 //! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! mlplay scaling --compute C [--constants hoffmann|epoch]   compute-optimal N, D, loss
 //! mlplay scaling-fit --csv FILE [--boot R] [--seed S]        fit L(N, D) to runs, with intervals
+//! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -97,6 +98,22 @@ fn main() -> ExitCode {
         if let Err(msg) = params.set_strict(key, &value) {
             return usage_error(&msg);
         }
+    }
+    // Trainers that print one JSON line per logged step instead of one object.
+    let stdout = &mut std::io::stdout().lock();
+    let streamed = match spec.name {
+        "dpo" => Some(mlplay::dpo::cli(&params, stdout)),
+        "grpo" => Some(mlplay::grpo::cli(&params, stdout)),
+        _ => None,
+    };
+    if let Some(result) = streamed {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mlplay: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let out = mlplay::json::Json::obj([
         ("widget", mlplay::json::Json::str(spec.name)),

@@ -48,8 +48,6 @@ pub fn log10(x: f64) -> f64 {
 
 /// The published constant sets, as the `constants` menu names them.
 pub const CONSTANTS: &[&str] = &["hoffmann", "epoch"];
-/// Where the fit panel's points come from.
-pub const SOURCES: &[&str] = &["synthetic", "entered"];
 
 pub const SPEC: WidgetSpec = WidgetSpec {
     name: "scaling-laws",
@@ -74,14 +72,6 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             "Which fit of E, A, B, α, β to draw and to draw synthetic points from: Hoffmann et al. 2022 (Approach 3) or Epoch AI's 2024 replication.",
             0,
             CONSTANTS,
-        ),
-        ParamSpec::choice(
-            "source",
-            "Fit points",
-            "points",
-            "Fit synthetic runs drawn from the chosen law, or the points you type into the editor below.",
-            0,
-            SOURCES,
         ),
         ParamSpec::number(
             "count",
@@ -131,7 +121,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
 pub enum Source {
     /// Drawn from the chosen law with noise ([`fit::synthetic`]).
     Synthetic,
-    /// Parsed from the editor's CSV text ([`fit::parse_csv`]).
+    /// Runs given as CSV text ([`fit::parse_csv`]): the page's text box, or a file.
     Entered,
 }
 
@@ -142,7 +132,6 @@ pub struct Config {
     pub compute: f64,
     /// Name of the chosen constant set (`hoffmann` or `epoch`).
     pub constants: &'static str,
-    pub source: Source,
     /// Synthetic runs to draw.
     pub count: usize,
     /// Standard deviation of the noise on log L of synthetic runs.
@@ -150,8 +139,8 @@ pub struct Config {
     /// Bootstrap replicates behind the intervals.
     pub bootstrap: usize,
     pub seed: u64,
-    /// The entered points as CSV (the page's editor; elsewhere [`example_csv`]).
-    pub points_csv: String,
+    /// Runs given as CSV text, fitted instead of synthetic ones (the page's text box).
+    pub points_csv: Option<String>,
 }
 
 impl Default for Config {
@@ -165,16 +154,20 @@ impl Config {
         Config {
             compute: exp10(p.get("log_c")),
             constants: p.choice("constants"),
-            source: if p.choice("source") == "entered" {
-                Source::Entered
-            } else {
-                Source::Synthetic
-            },
             count: p.get("count") as usize,
             noise: p.get("noise"),
             bootstrap: p.get("boot") as usize,
             seed: p.get("seed") as u64,
-            points_csv: example_csv(),
+            points_csv: None,
+        }
+    }
+
+    /// Entered runs when there are any, else synthetic ones.
+    pub fn source(&self) -> Source {
+        if self.points_csv.is_some() {
+            Source::Entered
+        } else {
+            Source::Synthetic
         }
     }
 
@@ -196,32 +189,14 @@ impl Config {
     pub fn fit_setup(&self) -> FitSetup {
         FitSetup {
             law: self.law(),
-            source: self.source,
+            source: self.source(),
             count: self.count,
             noise: self.noise,
             bootstrap: self.bootstrap,
             seed: self.seed,
-            points_csv: if self.source == Source::Entered {
-                self.points_csv.clone()
-            } else {
-                String::new()
-            },
+            points_csv: self.points_csv.clone().unwrap_or_default(),
         }
     }
-}
-
-/// A seed used only for the editor's example points, so they do not move with the slider.
-const EXAMPLE_SEED: u64 = 2022;
-
-/// The editor's starting text: 36 runs drawn from Hoffmann et al.'s law with 1% noise on
-/// log L (four per IsoFLOP budget), rounded to four digits, under a comment saying so.
-pub fn example_csv() -> String {
-    let points = fit::synthetic(&Law::HOFFMANN, 36, 0.01, EXAMPLE_SEED);
-    format!(
-        "# Example: 36 runs drawn from Hoffmann et al.'s law with 1% noise.\n\
-         # Edit them or paste your own: N, D, L per line (70B and 1.4T work too).\n{}",
-        fit::to_csv(&points)
-    )
 }
 
 /// A published model and where it sits relative to the chosen law's frontier.

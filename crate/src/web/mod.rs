@@ -6,6 +6,8 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod dpo;
+mod grpo;
 mod plot;
 mod ppo_clip;
 mod rope;
@@ -54,30 +56,31 @@ pub(crate) trait View {
     fn pending(&self) -> bool {
         false
     }
-    /// Free-text inputs this widget shows under its controls (none by default).
-    fn texts(&self) -> &'static [TextInput] {
-        &[]
+    /// Widgets that take data as text (pasted, or loaded from a file): what the page's text
+    /// box is for. `None` (the default): no text box.
+    fn text_input(&self) -> Option<&'static TextInput> {
+        None
     }
-    /// The current value of one of [`View::texts`].
-    fn text(&self, _key: &str) -> String {
+    /// The data the text box shows now, in the format `set_text` reads.
+    fn text(&self) -> String {
         String::new()
     }
-    /// Set one of [`View::texts`]; returns a notice when part of the text could not be used.
-    fn set_text(&mut self, _key: &str, _value: &str) -> Option<String> {
-        None
+    /// Use `text` as the widget's data; an empty text goes back to the widget's own
+    /// (generated) data. `Ok` carries a short summary of what was read; `Err` a message for
+    /// a notice, with the data in force kept.
+    fn set_text(&mut self, _params: &Params, _text: &str) -> Result<String, String> {
+        Err("this widget takes no text input".to_string())
     }
 }
 
-/// A free-text input under a widget's sliders (a CSV of data points, say), for state the
-/// numeric parameter table cannot hold. Its key works like a parameter's: an element
-/// attribute and property, a share-link key (written only when it differs from the
-/// default), `set`, and Reset. The view owns and validates the text.
+/// A widget's text box: data given as text, e.g. a CSV of preference pairs.
 pub(crate) struct TextInput {
-    pub key: &'static str,
+    /// The box's heading, e.g. "Preference pairs (CSV)".
     pub label: &'static str,
-    /// One sentence under the box: what goes in it.
+    /// The format, and what applying it does, in a sentence or two.
     pub doc: &'static str,
-    pub rows: u32,
+    /// File types the "Load file" picker offers, e.g. ".csv,text/csv".
+    pub accept: &'static str,
 }
 
 /// Milliseconds from the browser's clock, for trainers' time budgets.
@@ -97,6 +100,8 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
         "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
+        "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
+        "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
         "scaling-laws" => (Box::new(scaling::ScalingView::default()), &scaling::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
@@ -136,16 +141,14 @@ pub fn registry() -> String {
                         Json::Arr(info.panels.iter().map(|t| Json::str(*t)).collect()),
                     ));
                     pairs.push(("equation".into(), Json::str(info.equation)));
-                    let texts = view.texts().iter().map(|t| {
+                    let text_input = view.text_input().map_or(Json::Null, |t| {
                         Json::obj([
-                            ("key", Json::str(t.key)),
                             ("label", Json::str(t.label)),
                             ("doc", Json::str(t.doc)),
-                            ("rows", Json::Num(f64::from(t.rows))),
-                            ("default", Json::str(view.text(t.key))),
+                            ("accept", Json::str(t.accept)),
                         ])
                     });
-                    pairs.push(("texts".into(), Json::Arr(texts.collect())));
+                    pairs.push(("text_input".into(), text_input));
                 }
                 obj
             })
@@ -169,36 +172,12 @@ fn notices_json(notices: &[Notice]) -> String {
     .to_string()
 }
 
-/// `%XX`-encode everything but unreserved characters, for text values in share links.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Query keys that belong to the page, not to any widget.
-const PAGE_KEYS: [&str; 3] = ["w", "hide", "theme"];
-
 /// One widget instance: its parameters and its views.
 #[wasm_bindgen]
 pub struct Handle {
     params: Params,
     view: Box<dyn View>,
     dirty: bool,
-    /// Each text input's starting value, for Reset and for leaving defaults out of links.
-    text_defaults: Vec<(&'static str, String)>,
-}
-
-impl Handle {
-    fn is_text(&self, key: &str) -> bool {
-        self.text_defaults.iter().any(|(k, _)| *k == key)
-    }
 }
 
 #[wasm_bindgen]
@@ -208,69 +187,24 @@ impl Handle {
         let spec =
             widgets::find(name).ok_or_else(|| JsError::new(&format!("no widget {name:?}")))?;
         let (view, _) = view_for(spec);
-        let text_defaults = view
-            .texts()
-            .iter()
-            .map(|t| (t.key, view.text(t.key)))
-            .collect();
         Ok(Handle {
             params: Params::defaults(spec),
             view,
             dirty: true,
-            text_defaults,
         })
     }
 
-    /// Set one parameter (or text input) leniently; returns the notice's message when the
-    /// value was replaced or partly unusable.
+    /// Set one parameter leniently; returns the notice's message when the value was replaced.
     pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
         self.dirty = true;
-        if self.is_text(key) {
-            return self.view.set_text(key, raw);
-        }
         self.params.set(key, raw).map(|n| n.message)
-    }
-
-    /// A text input's current value ("" for a key that is not one).
-    pub fn text(&self, key: &str) -> String {
-        if self.is_text(key) {
-            self.view.text(key)
-        } else {
-            String::new()
-        }
     }
 
     /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
     #[wasm_bindgen(js_name = applyQuery)]
     pub fn apply_query(&mut self, query: &str) -> String {
         self.dirty = true;
-        let texts: Vec<&'static str> = self.text_defaults.iter().map(|(k, _)| *k).collect();
-        let ignore: Vec<&str> = PAGE_KEYS.iter().chain(&texts).copied().collect();
-        let mut notices = self.params.apply_query(query, &ignore);
-        for pair in query.trim_start_matches('?').split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = crate::params::percent_decode(k);
-            if let Some(&key) = texts.iter().find(|t| **t == key) {
-                let value = crate::params::percent_decode(v);
-                if let Some(message) = self.view.set_text(key, &value) {
-                    notices.push(Notice {
-                        key: key.to_string(),
-                        message,
-                    });
-                }
-            }
-        }
-        notices_json(&notices)
-    }
-
-    /// The parameters alone as JSON (what `change` events carry; cheaper than `state`).
-    pub fn params(&self) -> String {
-        self.params.to_json().to_string()
-    }
-
-    /// Background work left (see `View::pending`); trainers report false.
-    pub fn pending(&mut self) -> bool {
-        self.fresh().pending()
+        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
     }
 
     /// A parameter's value (NaN for a key the widget does not have).
@@ -289,24 +223,23 @@ impl Handle {
             .map_or_else(String::new, |p| p.format(self.params.get(key)))
     }
 
-    /// Every parameter as `key=value&...`, exact, for share links; then each text input
-    /// that differs from its default, percent-encoded.
+    /// The parameters alone as JSON (what `change` events carry; cheaper than `state`).
+    pub fn params(&self) -> String {
+        self.params.to_json().to_string()
+    }
+
+    /// Background work left (see `View::pending`); trainers report false.
+    pub fn pending(&mut self) -> bool {
+        self.fresh().pending()
+    }
+
+    /// Every parameter as `key=value&...`, exact, for share links.
     pub fn query(&self) -> String {
-        let mut q = self.params.to_query();
-        for (key, default) in &self.text_defaults {
-            let value = self.view.text(key);
-            if value != *default {
-                q.push_str(&format!("&{key}={}", percent_encode(&value)));
-            }
-        }
-        q
+        self.params.to_query()
     }
 
     pub fn reset(&mut self) {
         self.params = Params::defaults(self.params.spec);
-        for (key, default) in &self.text_defaults {
-            self.view.set_text(key, default);
-        }
         self.dirty = true;
     }
 
@@ -334,6 +267,24 @@ impl Handle {
     pub fn restart(&mut self) {
         self.fresh();
         self.view.restart(&self.params);
+    }
+
+    /// The widget's data as text (what its text box shows); "" for widgets without one.
+    pub fn text(&mut self) -> String {
+        self.fresh().text()
+    }
+
+    /// Use `text` as the widget's data ("" goes back to its generated data). Returns
+    /// `{"ok": true, "message": summary}` or `{"ok": false, "message": why}` as JSON; on
+    /// failure the data in force is kept.
+    #[wasm_bindgen(js_name = setText)]
+    pub fn set_text(&mut self, text: &str) -> String {
+        self.fresh();
+        let (ok, message) = match self.view.set_text(&self.params, text) {
+            Ok(m) => (true, m),
+            Err(m) => (false, m),
+        };
+        Json::obj([("ok", Json::Bool(ok)), ("message", Json::str(message))]).to_string()
     }
 
     /// `{"widget", "params", "data"}` as JSON.

@@ -19,8 +19,8 @@ use crate::params::Params;
 use crate::scaling::fit::{compute_of, Interval};
 use crate::scaling::law::Law;
 use crate::scaling::{
-    budget_json, example_csv, fit as fitting, iso_json, landscape_json, models, panel_csv, Config,
-    FitPanel, IsoFlop, Landscape, ModelPoint, Source, LOG_D_RANGE, LOG_N_RANGE,
+    budget_json, fit as fitting, iso_json, landscape_json, models, panel_csv, Config, FitPanel,
+    IsoFlop, Landscape, ModelPoint, Source, LOG_D_RANGE, LOG_N_RANGE,
 };
 
 pub(crate) const INFO: WebInfo = WebInfo {
@@ -32,20 +32,19 @@ pub(crate) const INFO: WebInfo = WebInfo {
     equation: r#"<math display="block"><mrow><mi>L</mi><mo>(</mo><mi>N</mi><mo>,</mo><mi>D</mi><mo>)</mo><mo>=</mo><mi data-key="constants">E</mi><mo>+</mo><mfrac><mi data-key="constants">A</mi><msup><mi>N</mi><mi data-key="constants">α</mi></msup></mfrac><mo>+</mo><mfrac><mi data-key="constants">B</mi><msup><mi>D</mi><mi data-key="constants">β</mi></msup></mfrac><mo>,</mo><mspace width="1em"/><mi data-key="log_c">C</mi><mo>≈</mo><mn>6</mn><mi>N</mi><mi>D</mi></mrow></math><math display="block"><mrow><msub><mi>N</mi><mtext>opt</mtext></msub><mo>=</mo><mi>G</mi><msup><mrow><mo>(</mo><mfrac><mi data-key="log_c">C</mi><mn>6</mn></mfrac><mo>)</mo></mrow><mfrac><mi>β</mi><mrow><mi>α</mi><mo>+</mo><mi>β</mi></mrow></mfrac></msup><mo>,</mo><mspace width="0.6em"/><msub><mi>D</mi><mtext>opt</mtext></msub><mo>=</mo><msup><mi>G</mi><mrow><mo>−</mo><mn>1</mn></mrow></msup><msup><mrow><mo>(</mo><mfrac><mi data-key="log_c">C</mi><mn>6</mn></mfrac><mo>)</mo></mrow><mfrac><mi>α</mi><mrow><mi>α</mi><mo>+</mo><mi>β</mi></mrow></mfrac></msup><mo>,</mo><mspace width="0.6em"/><mi>G</mi><mo>=</mo><msup><mrow><mo>(</mo><mfrac><mrow><mi>α</mi><mi>A</mi></mrow><mrow><mi>β</mi><mi>B</mi></mrow></mfrac><mo>)</mo></mrow><mfrac><mn>1</mn><mrow><mi>α</mi><mo>+</mo><mi>β</mi></mrow></mfrac></msup></mrow></math><math display="block"><mrow><munder><mi>min</mi><mrow><mi>A</mi><mo>,</mo><mi>B</mi><mo>,</mo><mi>E</mi><mo>,</mo><mi>α</mi><mo>,</mo><mi>β</mi></mrow></munder><munder><mo>∑</mo><mi>i</mi></munder><msub><mtext>Huber</mtext><mi>δ</mi></msub><mo>(</mo><mi>log</mi><mover><mi>L</mi><mo>^</mo></mover><mo>(</mo><msub><mi>N</mi><mi>i</mi></msub><mo>,</mo><msub><mi>D</mi><mi>i</mi></msub><mo>)</mo><mo>−</mo><mi>log</mi><msub><mi>L</mi><mi>i</mi></msub><mo>)</mo><mo>,</mo><mspace width="0.6em"/><mi>δ</mi><mo>=</mo><msup><mn>10</mn><mrow><mo>−</mo><mn>3</mn></mrow></msup></mrow></math><math display="block"><mrow><mtext>synthetic runs:&#160;</mtext><mi>log</mi><msub><mi>L</mi><mi>i</mi></msub><mo>=</mo><mi>log</mi><mi>L</mi><mo>(</mo><msub><mi>N</mi><mi>i</mi></msub><mo>,</mo><msub><mi>D</mi><mi>i</mi></msub><mo>)</mo><mo>+</mo><mi data-key="noise">σ</mi><msub><mi>z</mi><mi>i</mi></msub><mo>,</mo><mspace width="0.6em"/><mi>i</mi><mo>=</mo><mn>1</mn><mo>,</mo><mo>…</mo><mo>,</mo><mi data-key="count">n</mi></mrow></math>"#,
 };
 
-const TEXTS: &[TextInput] = &[TextInput {
-    key: "points",
-    label: "Your runs: N, D, L per line (fitted when Fit points = entered)",
-    doc: "Parameters N, training tokens D, final loss L in nats per token; commas, tabs or spaces; 70B, 1.4T and 4e8 all work; lines starting with # are ignored.",
-    rows: 6,
-}];
+const TEXT: TextInput = TextInput {
+    label: "Your runs (CSV: N, D, L)",
+    doc: "One training run per line: parameters N, training tokens D, final loss L in nats per token. Commas, tabs or spaces; 70B, 1.4T and 4e8 all work; a header row may name the columns; lines starting with # are ignored. Applying fits these runs instead of the synthetic ones; the box starts with the synthetic runs, to edit.",
+    accept: ".csv,.tsv,.txt,text/csv,text/plain",
+};
 
 /// Sub-plots sit side by side from this width (CSS px) up, stacked below it.
 const WIDE: f64 = 640.0;
 
 pub(crate) struct ScalingView {
     config: Option<Config>,
-    /// The editor's text (the `points` text input).
-    points_csv: String,
+    /// Runs given through the text box, fitted instead of synthetic ones.
+    points_csv: Option<String>,
     /// Landscapes by constant-set name, computed on first use.
     landscapes: Vec<(&'static str, Landscape)>,
     iso: Option<IsoFlop>,
@@ -60,7 +59,7 @@ impl Default for ScalingView {
     fn default() -> Self {
         ScalingView {
             config: None,
-            points_csv: example_csv(),
+            points_csv: None,
             landscapes: Vec::new(),
             iso: None,
             models: Vec::new(),
@@ -917,14 +916,14 @@ impl ScalingView {
     fn fit_status_parts(&self) -> (String, String) {
         let f = self.fit();
         let c = self.config();
-        let what = match c.source {
+        let what = match c.source() {
             Source::Synthetic => format!(
                 "{} synthetic runs from {}, σ = {:.3}",
                 f.points.len(),
                 law_label(c.constants),
                 c.noise
             ),
-            Source::Entered => format!("{} runs from the editor", f.points.len()),
+            Source::Entered => format!("{} runs from the text box", f.points.len()),
         };
         if let Some(e) = &f.error {
             return (what, format!("no fit: {e}"));
@@ -995,7 +994,7 @@ impl ScalingView {
         let colour_of =
             |b: i64| viridis_for(theme, (b - lo_bin) as f64 / (hi_bin - lo_bin).max(1) as f64);
         let fitted = f.fitted().copied();
-        let truth = (c.source == Source::Synthetic).then_some(f.setup.law);
+        let truth = (c.source() == Source::Synthetic).then_some(f.setup.law);
         for &b in &bins {
             let members: Vec<&fitting::Point> = f.points.iter().filter(|p| bin(p) == b).collect();
             // The bin's budget: the geometric mean of its runs' compute.
@@ -1055,7 +1054,7 @@ impl ScalingView {
         let f = self.fit();
         let c = self.config();
         let reference = f.setup.law;
-        let ref_name = match c.source {
+        let ref_name = match c.source() {
             Source::Synthetic => "true",
             Source::Entered => {
                 if c.constants == "epoch" {
@@ -1184,7 +1183,7 @@ impl ScalingView {
                 "fitted law along each budget".into(),
             ),
         ];
-        if self.config().source == Source::Synthetic {
+        if self.config().source() == Source::Synthetic {
             items.push((Swatch::Dashed(theme.muted, 1), "true law".into()));
         }
         items
@@ -1238,7 +1237,7 @@ const FIT_TABLE_NARROW: f64 = 300.0;
 impl View for ScalingView {
     fn update(&mut self, params: &Params) {
         let mut config = Config::from_params(params);
-        config.points_csv = self.points_csv.clone();
+        config.points_csv.clone_from(&self.points_csv);
         let law = config.law();
         let other = Law::named(config.other_constants()).expect("a name from CONSTANTS");
         if !self.landscapes.iter().any(|(n, _)| *n == config.constants) {
@@ -1408,41 +1407,52 @@ impl View for ScalingView {
         self.fit.as_ref().is_some_and(|f| !f.done())
     }
 
-    fn texts(&self) -> &'static [TextInput] {
-        TEXTS
+    fn text_input(&self) -> Option<&'static TextInput> {
+        Some(&TEXT)
     }
 
-    fn text(&self, key: &str) -> String {
-        if key == "points" {
-            self.points_csv.clone()
-        } else {
-            String::new()
-        }
-    }
-
-    fn set_text(&mut self, key: &str, value: &str) -> Option<String> {
-        if key != "points" {
-            return None;
-        }
-        self.points_csv = value.to_string();
-        let parsed = fitting::parse_csv(value);
-        let mut problems = parsed.skipped.clone();
-        if let Err(e) = fitting::check_points(&parsed.points) {
-            problems.push(e);
-        }
-        if problems.is_empty() {
-            return None;
-        }
-        let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
-        let more = problems.len().saturating_sub(3);
-        Some(format!(
-            "Your runs: {}{}",
-            shown.join("; "),
-            if more > 0 {
-                format!(" (and {more} more)")
-            } else {
-                String::new()
+    /// The runs in force as CSV: the entered text as given, else the synthetic runs.
+    fn text(&self) -> String {
+        match &self.points_csv {
+            Some(text) => text.clone(),
+            None => {
+                let c = self.config();
+                format!(
+                    "# {} synthetic runs from {}, noise σ = {}, seed {}\n{}",
+                    self.fit().points.len(),
+                    law_label(c.constants),
+                    c.noise,
+                    c.seed,
+                    fitting::to_csv(&self.fit().points)
+                )
             }
-        ))
+        }
+    }
+
+    fn set_text(&mut self, params: &Params, text: &str) -> Result<String, String> {
+        if text.trim().is_empty() {
+            self.points_csv = None;
+            self.update(params);
+            return Ok("fitting synthetic runs from the chosen law".into());
+        }
+        let parsed = fitting::parse_csv(text);
+        if let Err(e) = fitting::check_points(&parsed.points) {
+            let first = parsed
+                .skipped
+                .first()
+                .map_or(String::new(), |s| format!(" ({s})"));
+            return Err(format!("Your runs: {e}{first}; the runs in force are kept"));
+        }
+        self.points_csv = Some(text.to_string());
+        self.update(params);
+        let mut summary = format!("fitting {} runs", parsed.points.len());
+        if let Some(first) = parsed.skipped.first() {
+            summary.push_str(&format!(
+                "; {} line{} skipped ({first})",
+                parsed.skipped.len(),
+                if parsed.skipped.len() == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(summary)
     }
 }
