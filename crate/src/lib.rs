@@ -10,8 +10,12 @@
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod cartpole;
+pub mod cartpole_ppo;
 pub mod json;
+pub mod nn;
 pub mod params;
+pub mod ppo;
 pub mod ppo_clip;
 pub mod rng;
 pub mod widgets;

@@ -3,12 +3,13 @@
 //! The CLI (`mlplay <widget>`) and the browser's `state` getter both call [`run`], so the
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
+use crate::cartpole_ppo;
 use crate::json::Json;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC];
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &cartpole_ppo::SPEC];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -18,6 +19,7 @@ pub fn find(name: &str) -> Option<&'static WidgetSpec> {
 pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        "cartpole-ppo" => cartpole_ppo::run(params),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

@@ -3,6 +3,9 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay cartpole-trace --seed S --actions 0,1,1,0 [--initial-state x,x_dot,theta,theta_dot]
+//! mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]...
+//!                                    one JSON line per PPO update, then a "done" line
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -11,8 +14,7 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str =
-    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       mlplay cartpole-trace --seed S --actions 0,1,... [--initial-state x,x_dot,theta,theta_dot] [--json]\n       mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -42,6 +44,26 @@ fn main() -> ExitCode {
         }
         println!("{}", widgets::list_json());
         return ExitCode::SUCCESS;
+    }
+    // Commands whose arguments the parameter table cannot express (lists, CLI-only flags).
+    match command.as_str() {
+        "cartpole-trace" => {
+            return match mlplay::cartpole_ppo::cli_trace(&args[1..]) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => usage_error(&msg),
+            }
+        }
+        "cartpole-ppo" => {
+            let stdout = std::io::stdout();
+            return match mlplay::cartpole_ppo::cli_ppo(&args[1..], &mut stdout.lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => usage_error(&msg),
+            };
+        }
+        _ => {}
     }
     let Some(spec) = widgets::find(command) else {
         let names: Vec<_> = widgets::ALL.iter().map(|w| w.name).collect();
