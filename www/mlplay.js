@@ -66,7 +66,7 @@ button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 2px
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .loading { color: var(--ml-muted); font-size: 0.9rem; }
 @media (prefers-reduced-motion: no-preference) { button { transition: border-color 0.15s; } }
-@media (max-width: 480px) { .box { padding: 10px; } .controls { grid-template-columns: 1fr; } }
+@media (max-width: 480px) { .box { padding: 10px; } .controls { grid-template-columns: 1fr; } .equation { font-size: 0.85rem; } }
 `;
 
 /// Escape text for an HTML attribute or text node.
@@ -176,7 +176,7 @@ class MlWidget extends HTMLElement {
         <div class="error" role="alert" hidden></div>
         <div class="controls">${controls}</div>
         <div class="toolbar">
-          <button data-action="reset">Reset to defaults</button>
+          <button data-action="reset" title="Back to the starting values of this figure">Reset</button>
           <button data-action="share" aria-expanded="false">Share</button>
           <button data-action="embed" aria-expanded="false">Embed</button>
         </div>
@@ -249,8 +249,8 @@ class MlWidget extends HTMLElement {
   attributeChangedCallback(name, _old, value) {
     if (name === "hide") return this.#applyHide();
     if (name === "theme") return this.#schedule();
-    // Before the handle exists, #h() reads every attribute when it creates it.
-    if (value !== null && this.#handle) this.#set(name, value);
+    // Before the first handle exists, #h() reads every attribute when it creates it.
+    if (value !== null && (this.#handle || this.#query !== null)) this.#set(name, value);
   }
 
   /** The wasm handle, created on first need so `state` works before the widget is drawn. */
@@ -258,15 +258,19 @@ class MlWidget extends HTMLElement {
     if (this.#failed) throw new Error("this widget stopped after an internal error");
     if (!this.#handle) {
       this.#handle = new Handle(this.spec.name);
-      if (this.#query) this.#handle.applyQuery(this.#query);
-      else {
-        for (const p of this.spec.params) {
-          const v = this.getAttribute(p.key);
-          if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
-        }
-      }
+      if (this.#query !== null) {
+        for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
+      } else this.#applyAttributes();
     }
     return this.#handle;
+  }
+
+  /** The author's attributes, through the parameter table (the starting state and what Reset returns to). */
+  #applyAttributes() {
+    for (const p of this.spec.params) {
+      const v = this.getAttribute(p.key);
+      if (v !== null) this.#note(p.key, this.#handle.set(p.key, v));
+    }
   }
 
   #guard(fn) {
@@ -294,6 +298,13 @@ class MlWidget extends HTMLElement {
   }
 
   #set(key, raw) {
+    if (!this.#handle && this.#query !== null) {
+      // Disconnected: keep the change in the saved state that reconnecting restores.
+      const q = new URLSearchParams(this.#query);
+      q.set(key, String(raw));
+      this.#query = q.toString();
+      return;
+    }
     this.#guard(() => {
       this.#note(key, this.#h().set(key, String(raw)));
       this.#changed(key);
@@ -395,6 +406,7 @@ class MlWidget extends HTMLElement {
       this.#guard(() => {
         this.#h().reset();
         this.#notices.clear();
+        this.#applyAttributes();
         this.#changed(null);
       });
     } else if (action === "play") {
@@ -526,6 +538,11 @@ class MlWidget extends HTMLElement {
     });
   }
 
+  /** Set one parameter through the table (what assigning `el.eps`, `el.seed`, ... does). */
+  setParam(key, value) {
+    this.#set(key, value);
+  }
+
   /** One parameter's value (what the element's `eps`, `seed`, ... properties return). */
   param(key) {
     return this.#guard(() => this.#h().get(key));
@@ -556,7 +573,7 @@ class MlWidget extends HTMLElement {
     const hide = this.getAttribute("hide");
     const script = `<script type="module" src="${new URL("mlplay.js", here).href}"></script>
 <ml-${this.spec.name}${attrs}${hide ? ` hide="${esc(hide)}"` : ""}></ml-${this.spec.name}>`;
-    const iframe = `<iframe src="${esc(this.shareUrl)}" title="${esc(this.spec.title)}" width="100%" height="900" style="border:0" loading="lazy"></iframe>`;
+    const iframe = `<iframe src="${esc(this.shareUrl)}" title="${esc(this.spec.title)}" width="100%" height="1160" style="border:0" loading="lazy"></iframe>`;
     return { script, iframe };
   }
 }
@@ -588,7 +605,7 @@ try {
           return p.choices.length ? p.choices[this.param(p.key)] : this.param(p.key);
         },
         set(v) {
-          this.setAttribute(p.key, String(v));
+          this.setParam(p.key, v);
         },
         enumerable: true,
       });

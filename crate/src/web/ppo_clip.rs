@@ -98,12 +98,21 @@ fn draw_objective(area: &Area, theme: &Theme, c: &Curve, eps: f64) -> Result<(),
     } else {
         (Pos::new(HPos::Center, VPos::Bottom), lo)
     };
-    chart
-        .draw_series([
+    let band_px = chart.backend_coord(&(1.0 + eps, lo)).0 - chart.backend_coord(&(1.0 - eps, lo)).0;
+    let labels = if band_px >= 36 {
+        vec![
             Text::new("1−ε", (1.0 - eps, y_text), theme.muted_text(11.0).pos(edge)),
             Text::new("1+ε", (1.0 + eps, y_text), theme.muted_text(11.0).pos(edge)),
-        ])
-        .map_err(err)?;
+        ]
+    } else {
+        // Too narrow for two labels side by side.
+        vec![Text::new(
+            "1±ε",
+            (1.0, y_text),
+            theme.muted_text(11.0).pos(edge),
+        )]
+    };
+    chart.draw_series(labels).map_err(err)?;
     let pts = |ys: &[f64]| {
         c.r.iter()
             .copied()
