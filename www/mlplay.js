@@ -97,6 +97,7 @@ class MlWidget extends HTMLElement {
   #observers = [];
   #playing = false;
   #loop = 0;
+  #lastFrame = 0; // time of the previous animation frame (ms), 0 when the loop is idle
   #budget = 8; // ms of training per frame: the page stays at display rate
   #ready;
   #resolveReady;
@@ -142,6 +143,7 @@ class MlWidget extends HTMLElement {
           <button data-action="play" aria-pressed="false">Train</button>
           <button data-action="step">Step</button>
           <button data-action="restart">Restart</button>
+          ${spec.load ? `<button data-action="load">${esc(spec.load)}</button><input type="file" accept=".json,application/json" data-action="load-file" hidden>` : ""}
           <label class="speed">Speed <select data-action="speed">
             <option value="2">gentle</option><option value="4">normal</option><option value="8" selected>full</option>
           </select></label>
@@ -153,7 +155,11 @@ class MlWidget extends HTMLElement {
       .map(
         (title, i) => `<figure class="panel" style="margin:10px 0 4px">
           <h3 id="ml-panel-${i}">${esc(title)}</h3>
-          <canvas data-panel="${i}" role="img" aria-labelledby="ml-panel-${i}" aria-describedby="ml-desc-${i}"></canvas>
+          <canvas data-panel="${i}" role="img" aria-labelledby="ml-panel-${i}" aria-describedby="ml-desc-${i}"${
+            spec.keys?.[i]
+              ? ` tabindex="0" data-keys title="${esc(spec.keys[i])}" aria-roledescription="interactive figure"`
+              : ""
+          }></canvas>
           <p id="ml-desc-${i}" class="sr-only"></p>
           <div class="toolbar">
             <button data-export="png" data-panel="${i}" aria-label="Download panel ${i + 1} as PNG">PNG</button>
@@ -192,6 +198,30 @@ class MlWidget extends HTMLElement {
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
+      if (e.target.dataset?.action === "load-file" && e.target.files?.[0]) {
+        e.target.files[0].text().then((text) => this.load(text));
+        e.target.value = "";
+      }
+    });
+    // Panels that take keys (a simulation to drive): keys go to the view while focused.
+    for (const type of ["keydown", "keyup"]) {
+      root.addEventListener(type, (e) => {
+        const canvas = e.target.closest?.("canvas[data-keys]");
+        if (!canvas || e.altKey || e.ctrlKey || e.metaKey) return;
+        const used = this.#guard(() =>
+          this.#h().key(Number(canvas.dataset.panel), e.key, type === "keydown"),
+        );
+        if (used) {
+          e.preventDefault();
+          this.#train();
+        }
+      });
+    }
+    root.addEventListener("focusout", (e) => {
+      const canvas = e.target.closest?.("canvas[data-keys]");
+      // Focus left the panel: every key counts as released.
+      if (canvas && this.#handle)
+        this.#guard(() => this.#h().key(Number(canvas.dataset.panel), "Blur", false));
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -211,7 +241,7 @@ class MlWidget extends HTMLElement {
       (entries) => {
         this.#visible = entries.some((e) => e.isIntersecting);
         if (this.#visible) this.#start();
-        if (this.#visible && this.#playing) this.#train();
+        if (this.#visible) this.#train();
       },
       { rootMargin: "200px" },
     );
@@ -371,6 +401,7 @@ class MlWidget extends HTMLElement {
     this.#frame = requestAnimationFrame(() => {
       this.#frame = 0;
       this.#render();
+      this.#train(); // starts the frame loop if the view animates
     });
   }
 
@@ -379,7 +410,8 @@ class MlWidget extends HTMLElement {
     return t === "dark" || (t !== "light" && darkScheme.matches);
   }
 
-  #render() {
+  /** Draws every panel, or with `onlyChanged` only those whose data or size changed. */
+  #render(onlyChanged = false) {
     this.#guard(() => {
       const h = this.#h();
       const dpr = window.devicePixelRatio || 1;
@@ -387,9 +419,11 @@ class MlWidget extends HTMLElement {
         const panel = Number(canvas.dataset.panel);
         const width = Math.max(240, Math.round(canvas.parentElement.clientWidth || 600));
         const height = Math.round(h.panelHeight(panel, width));
+        const [w, ht] = [Math.round(width * dpr), Math.round(height * dpr)];
+        if (onlyChanged && canvas.width === w && canvas.height === ht && !h.changed(panel)) continue;
         canvas.style.height = `${height}px`;
-        canvas.width = Math.round(width * dpr);
-        canvas.height = Math.round(height * dpr);
+        canvas.width = w;
+        canvas.height = ht;
         h.draw(panel, canvas, this.#dark(), width, height);
         this.shadowRoot.getElementById(`ml-desc-${panel}`).textContent = h.describe(panel);
       }
@@ -425,6 +459,8 @@ class MlWidget extends HTMLElement {
         this.#syncControls();
         this.#schedule();
       });
+    } else if (action === "load") {
+      this.shadowRoot.querySelector("[data-action=load-file]")?.click();
     } else if (action === "dismiss") {
       this.#notices.clear();
       this.#syncControls();
@@ -442,19 +478,34 @@ class MlWidget extends HTMLElement {
     }
   }
 
-  /** Play / pause: one slice of training per animation frame, only while on screen. */
+  /**
+   * The frame loop, only while on screen: one slice of training per animation frame while
+   * playing, and the view's own animation (`tick`) while it wants frames; only the panels
+   * that changed are redrawn. It stops when neither is wanted.
+   */
   #train() {
-    if (this.#loop || !this.#playing || !this.#visible || this.#failed) return;
-    this.#loop = requestAnimationFrame(() => {
+    if (this.#loop || !this.#visible || this.#failed) return;
+    if (!this.#playing && !this.#animating()) return;
+    this.#loop = requestAnimationFrame((now) => {
       this.#loop = 0;
-      const progress = this.#trainOnce();
-      this.#render();
-      if (progress && !progress.done && !progress.error) this.#train();
-      else {
-        this.#playing = false;
-        this.#syncTrainer();
+      const dt = this.#lastFrame ? Math.min(now - this.#lastFrame, 100) : 1000 / 60;
+      this.#lastFrame = now;
+      if (this.#playing) {
+        const progress = this.#trainOnce();
+        if (!progress || progress.done || progress.error) {
+          this.#playing = false;
+          this.#syncTrainer();
+        }
       }
+      this.#guard(() => this.#h().tick(dt));
+      this.#render(true);
+      if (this.#playing || this.#animating()) this.#train();
+      else this.#lastFrame = 0;
     });
+  }
+
+  #animating() {
+    return !this.#failed && this.#guard(() => this.#h().animating()) === true;
   }
 
   #trainOnce() {
@@ -495,6 +546,18 @@ class MlWidget extends HTMLElement {
   pause() {
     this.#playing = false;
     this.#syncTrainer();
+  }
+
+  /**
+   * Load a file's text into the widget (saved weights, for widgets with a Load button).
+   * Returns null when loaded, or the reason it was refused (also shown as a notice).
+   */
+  load(text) {
+    const err = this.#guard(() => this.#h().load(String(text)));
+    if (err) this.#notices.set("load", err);
+    else this.#notices.delete("load");
+    this.#changed(null);
+    return err || null;
   }
 
   #toggleShare(action, button) {

@@ -46,12 +46,62 @@ pub(crate) trait View {
     }
     /// Trainers only: start training again from scratch with the current parameters.
     fn restart(&mut self, _params: &Params) {}
+    /// Parameters that follow from setting `key` (a preset menu sets the sliders), as a
+    /// query string applied right after it; `None` when nothing else changes.
+    fn linked(&self, _key: &str, _params: &Params) -> Option<String> {
+        None
+    }
+    /// A number that changes whenever panel `panel` would draw differently (same theme
+    /// and size); the page skips redrawing unchanged panels while it animates or trains.
+    /// `None`: always redraw.
+    fn version(&self, _panel: usize) -> Option<u64> {
+        None
+    }
+    /// Whether the view wants animation frames even when not training (a simulation that
+    /// plays on screen); the page then calls [`View::tick`] every frame while visible.
+    fn animating(&self) -> bool {
+        false
+    }
+    /// Advance what is animated by `dt_ms` of wall-clock time.
+    fn tick(&mut self, _params: &Params, _dt_ms: f64) {}
+    /// A short hint when panel `panel` takes keyboard input (its canvas becomes focusable).
+    fn key_hint(&self, _panel: usize) -> Option<&'static str> {
+        None
+    }
+    /// A key (`KeyboardEvent.key`) went down or up on panel `panel`; true if it was used.
+    fn key(&mut self, _panel: usize, _key: &str, _down: bool) -> bool {
+        false
+    }
+    /// The label of a "load a file" button, when the view can load something (weights).
+    fn load_label(&self) -> Option<&'static str> {
+        None
+    }
+    /// Load a file's text; `Ok(query)` gives parameters that follow from what was loaded
+    /// (applied to the parameters without another `update`), `Err` the reason it was refused.
+    fn load(&mut self, _params: &Params, _text: &str) -> Result<Option<String>, String> {
+        Err("this widget does not load files".into())
+    }
 }
 
-/// Milliseconds from the browser's clock, for trainers' time budgets.
-#[allow(dead_code)] // used by trainers
+/// Milliseconds from the browser's high-resolution clock (`performance.now()`, in windows
+/// and workers; `Date.now()`, whole milliseconds, where there is none), for time budgets.
 pub(crate) fn now_ms() -> f64 {
-    js_sys::Date::now()
+    thread_local! {
+        static NOW: Option<js_sys::Function> = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+            .ok()
+            .filter(|p| p.is_object())
+            .and_then(|p| {
+                let now = js_sys::Reflect::get(&p, &"now".into()).ok()?;
+                let f: js_sys::Function = now.dyn_into().ok()?;
+                Some(f.bind0(&p))
+            });
+    }
+    NOW.with(|now| {
+        now.as_ref()
+            .and_then(|f| f.call0(&JsValue::NULL).ok())
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(js_sys::Date::now)
+    })
 }
 
 /// The web-only description of a widget: panel titles and its equation as MathML, whose
@@ -102,6 +152,19 @@ pub fn registry() -> String {
                         Json::Arr(info.panels.iter().map(|t| Json::str(*t)).collect()),
                     ));
                     pairs.push(("equation".into(), Json::str(info.equation)));
+                    let view = view_for(spec).0;
+                    pairs.push((
+                        "keys".into(),
+                        Json::Arr(
+                            (0..info.panels.len())
+                                .map(|i| view.key_hint(i).map_or(Json::Null, Json::str))
+                                .collect(),
+                        ),
+                    ));
+                    pairs.push((
+                        "load".into(),
+                        view.load_label().map_or(Json::Null, Json::str),
+                    ));
                 }
                 obj
             })
@@ -131,6 +194,8 @@ pub struct Handle {
     params: Params,
     view: Box<dyn View>,
     dirty: bool,
+    /// The version each panel had when it was last drawn (see [`View::version`]).
+    drawn: Vec<Option<u64>>,
 }
 
 #[wasm_bindgen]
@@ -144,20 +209,38 @@ impl Handle {
             params: Params::defaults(spec),
             view,
             dirty: true,
+            drawn: Vec::new(),
         })
     }
 
     /// Set one parameter leniently; returns the notice's message when the value was replaced.
     pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
         self.dirty = true;
-        self.params.set(key, raw).map(|n| n.message)
+        let notice = self.params.set(key, raw).map(|n| n.message);
+        self.apply_linked(key);
+        notice
+    }
+
+    /// Parameters that follow from `key` (see [`View::linked`]), applied after it.
+    fn apply_linked(&mut self, key: &str) {
+        if let Some(query) = self.view.linked(key, &self.params) {
+            self.params.apply_query(&query, &[]);
+        }
     }
 
     /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
     #[wasm_bindgen(js_name = applyQuery)]
     pub fn apply_query(&mut self, query: &str) -> String {
         self.dirty = true;
-        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
+        let mut notices = Vec::new();
+        for (k, v) in crate::params::query_pairs(query) {
+            if ["w", "hide", "theme"].contains(&k.as_str()) {
+                continue;
+            }
+            notices.extend(self.params.set(&k, &v));
+            self.apply_linked(&k);
+        }
+        notices_json(&notices)
     }
 
     /// A parameter's value (NaN for a key the widget does not have).
@@ -209,6 +292,46 @@ impl Handle {
     pub fn restart(&mut self) {
         self.fresh();
         self.view.restart(&self.params);
+    }
+
+    /// Whether panel `panel` would draw differently from its last drawing (always true for
+    /// views without versions); the page asks before redrawing while it animates.
+    pub fn changed(&mut self, panel: usize) -> bool {
+        let v = self.fresh().version(panel);
+        v.is_none() || self.drawn.get(panel).copied().flatten() != v
+    }
+
+    /// Whether the view wants animation frames (see [`View::animating`]).
+    pub fn animating(&mut self) -> bool {
+        self.fresh().animating()
+    }
+
+    /// Advance the view's animation by `dt_ms` of wall-clock time.
+    pub fn tick(&mut self, dt_ms: f64) {
+        self.fresh();
+        self.view.tick(&self.params, dt_ms);
+    }
+
+    /// A key went down or up on a panel; true when the view used it.
+    pub fn key(&mut self, panel: usize, key: &str, down: bool) -> bool {
+        self.fresh();
+        self.view.key(panel, key, down)
+    }
+
+    /// Load a file's text (weights, say); returns "" or the reason it was refused.
+    pub fn load(&mut self, text: &str) -> String {
+        self.fresh();
+        match self.view.load(&self.params, text) {
+            Ok(query) => {
+                if let Some(q) = query {
+                    // What the loaded file implies for the parameters; the view already
+                    // matches it, so no update is needed.
+                    self.params.apply_query(&q, &[]);
+                }
+                String::new()
+            }
+            Err(msg) => msg,
+        }
     }
 
     /// `{"widget", "params", "data"}` as JSON.
@@ -271,6 +394,11 @@ impl Handle {
         let view = self.fresh();
         view.draw(panel, &root, &theme)
             .map_err(|e| JsError::new(&e))?;
+        let version = view.version(panel);
+        if self.drawn.len() <= panel {
+            self.drawn.resize(panel + 1, None);
+        }
+        self.drawn[panel] = version;
         root.present().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(())
     }
