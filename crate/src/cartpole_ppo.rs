@@ -13,7 +13,7 @@
 use crate::cartpole::{Integrator, Physics};
 use crate::json::Json;
 use crate::params::{ParamSpec, Params, WidgetSpec};
-use crate::ppo::{Anneal, Config, Trainer, UpdateStats};
+use crate::ppo::{Anneal, Config, Nets, Trainer, UpdateStats};
 
 /// The presets, in menu order.
 pub const PRESETS: &[&str] = &["fast", "rl-zoo", "cleanrl", "no-clipping", "one-epoch"];
@@ -415,4 +415,129 @@ pub fn cli_ppo(args: &[String], out: &mut dyn std::io::Write) -> Result<(), Stri
     }
     writeln!(out, "{}", done_json(&t, ms(&start))).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The `format` field of saved weights.
+pub const WEIGHTS_FORMAT: &str = "mlplay-cartpole-ppo-weights/1";
+
+/// The policy and value networks as JSON (the widget's weight export): every network's
+/// layer sizes and flat parameters (per layer W as (in, out) row-major, then b).
+pub fn weights_json(t: &Trainer) -> Json {
+    let names: &[&str] = match t.nets {
+        Nets::Separate { .. } => &["actor", "critic"],
+        Nets::Shared { .. } => &["trunk", "policy_head", "value_head"],
+    };
+    Json::obj([
+        ("format", Json::str(WEIGHTS_FORMAT)),
+        (
+            "layout",
+            Json::str("per layer: W (in, out) row-major, then b (out); tanh after every layer but a head's last"),
+        ),
+        (
+            "network",
+            Json::str(if t.config.shared { "shared" } else { "separate" }),
+        ),
+        ("hidden", Json::Num(t.nets.hidden() as f64)),
+        ("seed", Json::Num(t.config.seed as f64)),
+        ("env_steps", Json::Num(t.env_steps as f64)),
+        ("mean_return_20", Json::Num(t.mean_return_20())),
+        (
+            "nets",
+            Json::Arr(
+                t.nets
+                    .mlps()
+                    .iter()
+                    .zip(names)
+                    .map(|(m, name)| {
+                        Json::obj([
+                            ("name", Json::str(*name)),
+                            (
+                                "sizes",
+                                Json::Arr(m.sizes.iter().map(|&s| Json::Num(s as f64)).collect()),
+                            ),
+                            ("tanh_last", Json::Bool(m.tanh_last)),
+                            ("params", Json::nums(&m.params)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// Reads weights saved by [`weights_json`]: the networks, and whether they are shared.
+/// Refuses anything else with a reason a person can act on.
+pub fn parse_weights(text: &str) -> Result<(Nets, bool), String> {
+    let v = Json::parse(text).map_err(|e| format!("Not a weights file: {e}"))?;
+    if v.get("format").and_then(Json::as_str) != Some(WEIGHTS_FORMAT) {
+        return Err(format!(
+            "Not a weights file of this widget (expected \"format\": \"{WEIGHTS_FORMAT}\")"
+        ));
+    }
+    let shared = match v.get("network").and_then(Json::as_str) {
+        Some("separate") => false,
+        Some("shared") => true,
+        _ => return Err("\"network\" must be \"separate\" or \"shared\"".into()),
+    };
+    let spec = SPEC.param("hidden").expect("hidden");
+    let hidden = v
+        .get("hidden")
+        .and_then(Json::as_f64)
+        .filter(|h| {
+            h.fract() == 0.0
+                && *h >= spec.min
+                && *h <= spec.max
+                && (h - spec.min) % spec.step == 0.0
+        })
+        .ok_or_else(|| {
+            format!(
+                "\"hidden\" must be a width from {} to {} in steps of {}",
+                spec.min, spec.max, spec.step
+            )
+        })? as usize;
+    // The shapes these networks must have: the same constructor, any seed.
+    let mut nets = Nets::new(hidden, shared, &mut crate::rng::Rng::new(0));
+    let saved = v
+        .get("nets")
+        .and_then(Json::as_array)
+        .ok_or("\"nets\" must be a list of networks")?;
+    let mut mlps = nets.mlps_mut();
+    if saved.len() != mlps.len() {
+        return Err(format!(
+            "a {} network has {} parts, the file has {}",
+            if shared { "shared" } else { "separate" },
+            mlps.len(),
+            saved.len()
+        ));
+    }
+    for (i, (m, s)) in mlps.iter_mut().zip(saved).enumerate() {
+        let sizes: Option<Vec<usize>> = s
+            .get("sizes")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().map(|x| x.as_f64().map(|x| x as usize)).collect())
+            .and_then(|v: Option<Vec<usize>>| v);
+        if sizes.as_deref() != Some(m.sizes.as_slice()) {
+            return Err(format!(
+                "network {i} should have layer sizes {:?} for hidden width {hidden}",
+                m.sizes
+            ));
+        }
+        let params = s
+            .get("params")
+            .and_then(Json::as_array)
+            .ok_or_else(|| format!("network {i} has no \"params\" list"))?;
+        if params.len() != m.params.len() {
+            return Err(format!(
+                "network {i} should have {} parameters, the file has {}",
+                m.params.len(),
+                params.len()
+            ));
+        }
+        for (dst, src) in m.params.iter_mut().zip(params) {
+            *dst = src.as_f64().ok_or_else(|| {
+                format!("network {i} has a parameter that is not a finite number")
+            })?;
+        }
+    }
+    Ok((nets, shared))
 }

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { PAGES, assertClean, assertDrawn, gotoReady, openBrowser, openPage, pageUrl } from "./_support.mjs";
 
 const EXPECTED = {
-  index: { widgets: 1, title: /^mlplay — the mathematics of modern machine learning, live$/ },
+  index: { widgets: 2, title: /^mlplay — the mathematics of modern machine learning, live$/ },
   guide: { widgets: 1, title: /embed/i },
   course: { widgets: 2, title: /Lecture 7: Proximal Policy Optimization/ },
   embed: { widgets: 1, title: /PPO/ },
@@ -30,7 +30,13 @@ describe("pages load cleanly", () => {
         assert.equal(count, EXPECTED[name].widgets, "number of widgets on the page");
         assert.match(await page.title(), EXPECTED[name].title);
 
-        const widgets = page.locator("ml-ppo-clip");
+        // Every widget element on the page, whatever its kind.
+        const tags = await page.evaluate(() => [
+          ...new Set(
+            [...document.querySelectorAll("*")].map((e) => e.localName).filter((n) => n.startsWith("ml-")),
+          ),
+        ]);
+        const widgets = page.locator(tags.join(", "));
         for (let i = 0; i < count; i++) {
           const w = widgets.nth(i);
           await w.scrollIntoViewIfNeeded();

@@ -6,6 +6,7 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod cartpole;
 mod plot;
 mod ppo_clip;
 
@@ -114,6 +115,7 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "cartpole-ppo" => (Box::new(cartpole::CartPoleView::default()), &cartpole::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
