@@ -35,6 +35,9 @@ h2 { font-size: 1.1rem; margin: 0; }
 .values { color: var(--ml-muted); font-size: 0.88rem; display: flex; flex-wrap: wrap; gap: 2px 14px; }
 .values b { color: var(--ml-fg); font-weight: 600; font-variant-numeric: tabular-nums; }
 .controls { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 6px 18px; margin: 10px 0; }
+details.more { margin: 4px 0 8px; }
+details.more > summary { cursor: pointer; font-size: 0.9rem; color: var(--ml-muted); width: max-content; }
+details.more > summary:focus-visible { outline: 2px solid var(--ml-accent); outline-offset: 2px; }
 .ctl { display: grid; grid-template-columns: 1fr auto; align-items: center; gap: 0 8px; }
 .ctl label { font-size: 0.9rem; }
 .ctl output { font-variant-numeric: tabular-nums; font-size: 0.9rem; min-width: 3.5em; text-align: right; }
@@ -128,16 +131,21 @@ class MlWidget extends HTMLElement {
             .join("")}</select>`
         : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
             step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">`;
-    const controls = spec.params
-      .map(
-        (p) => `<div class="ctl" data-key="${p.key}">
+    const control = (p) => `<div class="ctl" data-key="${p.key}">
           <label for="${id(p.key)}" title="${esc(p.doc)}">${esc(p.label)}</label>
           <output for="${id(p.key)}" data-key="${p.key}"></output>
           ${input(p)}
           <span id="${id(p.key)}-doc" hidden>${esc(p.doc)}</span>
-        </div>`,
-      )
-      .join("");
+        </div>`;
+    // Widgets with many parameters name how many come first; the rest fold away.
+    const primary = spec.primary ?? spec.params.length;
+    const more = spec.params.slice(primary);
+    const controls = `<div class="controls">${spec.params.slice(0, primary).map(control).join("")}</div>${
+      more.length
+        ? `<details class="more"><summary>More settings (${more.length})</summary>
+            <div class="controls">${more.map(control).join("")}</div></details>`
+        : ""
+    }`;
     const trainer = spec.trainer
       ? `<div class="toolbar trainer" role="group" aria-label="Training">
           <button data-action="play" aria-pressed="false">Train</button>
@@ -180,7 +188,7 @@ class MlWidget extends HTMLElement {
         <div class="values" aria-live="off">${values}</div>
         <div class="notices" role="status" aria-live="polite"></div>
         <div class="error" role="alert" hidden></div>
-        <div class="controls">${controls}</div>
+        ${controls}
         <div class="toolbar">
           <button data-action="reset" title="Back to the starting values of this figure">Reset</button>
           <button data-action="share" aria-expanded="false">Share</button>
@@ -385,6 +393,8 @@ class MlWidget extends HTMLElement {
   #applyHide() {
     const hidden = new Set((this.getAttribute("hide") || "").split(",").map((s) => s.trim()));
     for (const ctl of this.shadowRoot.querySelectorAll(".ctl")) ctl.hidden = hidden.has(ctl.dataset.key);
+    const more = this.shadowRoot.querySelector("details.more");
+    if (more) more.hidden = [...more.querySelectorAll(".ctl")].every((c) => c.hidden);
   }
 
   #start() {

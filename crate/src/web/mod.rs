@@ -73,6 +73,11 @@ pub(crate) trait View {
     fn key(&mut self, _panel: usize, _key: &str, _down: bool) -> bool {
         false
     }
+    /// How many parameters (from the top of the table) the page shows at once; the rest go
+    /// under "More settings". `None`: all of them.
+    fn primary_params(&self) -> Option<usize> {
+        None
+    }
     /// The label of a "load a file" button, when the view can load something (weights).
     fn load_label(&self) -> Option<&'static str> {
         None
@@ -166,6 +171,11 @@ pub fn registry() -> String {
                     pairs.push((
                         "load".into(),
                         view.load_label().map_or(Json::Null, Json::str),
+                    ));
+                    pairs.push((
+                        "primary".into(),
+                        view.primary_params()
+                            .map_or(Json::Null, |n| Json::Num(n as f64)),
                     ));
                 }
                 obj
