@@ -454,3 +454,46 @@ fn presets_are_valid_rows_of_the_table() {
         assert!(zoo.contains(&(k, v)), "{k}");
     }
 }
+
+/// Saved weights read back to the same bits (the JSON writer prints shortest round-trip
+/// digits), for separate and shared networks; anything else is refused with a reason.
+#[test]
+fn weights_round_trip_and_bad_files_are_refused() {
+    use mlplay::cartpole_ppo::{parse_weights, weights_json};
+    for shared in [false, true] {
+        let mut c = fast_config(3);
+        c.shared = shared;
+        let mut t = Trainer::new(c);
+        t.run_update();
+        let text = weights_json(&t).to_string();
+        let (nets, s) = parse_weights(&text).unwrap();
+        assert_eq!(s, shared);
+        assert_eq!(nets, t.nets);
+    }
+    let good = weights_json(&Trainer::new(fast_config(1))).to_string();
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["nets"][0]["params"][5] = serde_json::json!("x");
+    let not_a_number = v.to_string();
+    let cases = [
+        ("[1, 2", "Not a weights file"),
+        (r#"{"format": "other"}"#, "Not a weights file"),
+        (&good.replace(r#""hidden":32"#, r#""hidden":12"#), "hidden"),
+        (
+            &good.replace(r#""network":"separate""#, r#""network":"both""#),
+            "network",
+        ),
+        (&good.replace("[4,32,32,2]", "[4,32,2]"), "layer sizes"),
+        (&not_a_number, "not a finite number"),
+    ];
+    for (text, want) in cases {
+        match parse_weights(text) {
+            Ok(_) => panic!("accepted a bad file ({want})"),
+            Err(e) => assert!(e.contains(want), "{want}: {e}"),
+        }
+    }
+    // Hidden 64 in the file: the networks come back 64 wide.
+    let mut c = fast_config(1);
+    c.hidden = 64;
+    let (nets, _) = parse_weights(&weights_json(&Trainer::new(c)).to_string()).unwrap();
+    assert_eq!(nets.hidden(), 64);
+}

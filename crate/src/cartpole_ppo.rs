@@ -44,6 +44,9 @@ pub const SPEC: WidgetSpec = WidgetSpec {
         ParamSpec::number("vf", "Value coefficient", "c_V", "Weight of the critic's loss in the total loss.", 0.5, 0.05, 2.0, 0.05),
         ParamSpec::number("hidden", "Hidden width", "H", "Units in each of the two tanh hidden layers (changing it starts a new run).", 32.0, 8.0, 128.0, 8.0),
         ParamSpec::number("seed", "Seed", "seed", "Seed of the weights, the environments and the sampling (changing it starts a new run).", 1.0, 0.0, 9999.0, 1.0),
+        ParamSpec::choice("drive", "Who pushes the cart", "drive", "The agent's current policy, or you with the arrow keys (click the cart-pole panel first).", 0, &["agent", "you"]),
+        ParamSpec::number("xdot", "Heatmap slice ẋ", "ẋ", "Cart velocity at which the policy and value heatmaps are drawn.", 0.0, -2.0, 2.0, 0.1),
+        ParamSpec::number("thetadot", "Heatmap slice θ̇", "θ̇", "Pole angular velocity at which the heatmaps are drawn.", 0.0, -2.0, 2.0, 0.1),
         ParamSpec::number("budget", "Step budget", "steps", "Environment steps of the run, and the horizon over which annealing goes to 0 (the CLI's --total-steps).", 100000.0, 1000.0, 1000000.0, 1000.0),
         ParamSpec::choice("anneal", "Annealing", "anneal", "What decays linearly to 0 over the step budget.", 1, &["none", "lr", "lr+clip"]),
         ParamSpec::choice("clipping", "Surrogate", "clip", "The clipped surrogate (PPO) or the plain r·A (no trust region).", 0, &["clipped", "unclipped"]),
@@ -58,9 +61,6 @@ pub const SPEC: WidgetSpec = WidgetSpec {
         ParamSpec::number("masspole", "Pole mass", "m_p", "Mass of the pole, kg.", 0.1, 0.01, 1.0, 0.01),
         ParamSpec::number("length", "Pole half-length", "l", "HALF the pole's length, m (Gymnasium's `length`).", 0.5, 0.1, 2.0, 0.05),
         ParamSpec::number("force", "Push force", "F", "Force of each push, N.", 10.0, 1.0, 30.0, 0.5),
-        ParamSpec::number("xdot", "Heatmap slice ẋ", "ẋ", "Cart velocity at which the policy and value heatmaps are drawn.", 0.0, -2.0, 2.0, 0.1),
-        ParamSpec::number("thetadot", "Heatmap slice θ̇", "θ̇", "Pole angular velocity at which the heatmaps are drawn.", 0.0, -2.0, 2.0, 0.1),
-        ParamSpec::choice("drive", "Who pushes the cart", "drive", "The agent's current policy, or you with the arrow keys (click the cart-pole panel first).", 0, &["agent", "you"]),
     ],
 };
 

@@ -924,16 +924,16 @@ fn draw_clip(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
         .iter()
         .filter(|(r, a)| clipped_sample(*r, *a, eps, clipping))
         .count();
+    let narrow = f64::from(area.dim_in_pixel().0) < WIDE;
     let title = if pts.is_empty() {
         "No minibatch yet: press Train or Step".to_string()
-    } else if clipping {
-        format!(
-            "Last minibatch: {n_clipped} of {} samples clipped (gradient 0), ε = {eps:.2}",
-            pts.len()
-        )
+    } else if !clipping {
+        format!("Last minibatch of {}: unclipped, all push", pts.len())
+    } else if narrow {
+        format!("{n_clipped} of {} clipped, ε = {eps:.2}", pts.len())
     } else {
         format!(
-            "Last minibatch of {}: unclipped surrogate, every sample pushes",
+            "Last minibatch: {n_clipped} of {} samples clipped (no gradient), ε = {eps:.2}",
             pts.len()
         )
     };
@@ -943,14 +943,14 @@ fn draw_clip(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
         theme,
         &title,
         0.0..r_max,
-        -2.3..2.2,
+        -2.3..3.9,
         "ratio r = π_θ / π_old",
         "L_clip(r, A) / |A|",
     )?;
     if clipping {
         chart
             .draw_series([Rectangle::new(
-                [(1.0 - eps, -2.3), (1.0 + eps, 2.2)],
+                [(1.0 - eps, -2.3), (1.0 + eps, 3.9)],
                 theme.band.filled(),
             )])
             .map_err(err)?;
@@ -1215,6 +1215,12 @@ impl View for CartPoleView {
             _ => return false,
         }
         true
+    }
+
+    fn primary_params(&self) -> Option<usize> {
+        // Preset, the eleven hyperparameters, the seed, who drives and the heatmap slice;
+        // the step budget, schedules, switches and physics fold under "More settings".
+        Some(16)
     }
 
     fn load_label(&self) -> Option<&'static str> {
