@@ -477,12 +477,12 @@ fn weights_round_trip_and_bad_files_are_refused() {
     let cases = [
         ("[1, 2", "Not a weights file"),
         (r#"{"format": "other"}"#, "Not a weights file"),
-        (&good.replace(r#""hidden":32"#, r#""hidden":12"#), "hidden"),
+        (&good.replace(r#""hidden":16"#, r#""hidden":12"#), "hidden"),
         (
             &good.replace(r#""network":"separate""#, r#""network":"both""#),
             "network",
         ),
-        (&good.replace("[4,32,32,2]", "[4,32,2]"), "layer sizes"),
+        (&good.replace("[4,16,16,2]", "[4,16,2]"), "layer sizes"),
         (&not_a_number, "not a finite number"),
     ];
     for (text, want) in cases {

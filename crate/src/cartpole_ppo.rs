@@ -32,17 +32,17 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             0,
             PRESETS,
         ),
-        ParamSpec::number("lr", "Learning rate η", "η", "Adam's step size, annealed linearly to 0 over the step budget when annealing is on.", 0.005, 0.00005, 0.05, 0.00005),
+        ParamSpec::number("lr", "Learning rate η", "η", "Adam's step size, annealed linearly to 0 over the step budget when annealing is on.", 0.0075, 0.00005, 0.05, 0.00005),
         ParamSpec::number("clip", "Clip range ε", "ε", "The ratio r = π_θ/π_old is clipped to [1−ε, 1+ε] in the surrogate (and the value change to ±ε with value clipping on).", 0.2, 0.01, 1.0, 0.01),
         ParamSpec::number("gamma", "Discount γ", "γ", "How much a reward one step later is worth; 1/(1−γ) is the horizon the critic looks ahead.", 0.98, 0.8, 0.999, 0.001),
-        ParamSpec::number("lambda", "GAE λ", "λ", "Generalised advantage estimation: 0 is the one-step TD error, 1 the Monte-Carlo return minus V.", 0.9, 0.0, 1.0, 0.01),
-        ParamSpec::number("epochs", "Epochs K", "K", "Passes over each rollout's batch.", 4.0, 1.0, 30.0, 1.0),
+        ParamSpec::number("lambda", "GAE λ", "λ", "Generalised advantage estimation: 0 is the one-step TD error, 1 the Monte-Carlo return minus V.", 0.8, 0.0, 1.0, 0.01),
+        ParamSpec::number("epochs", "Epochs K", "K", "Passes over each rollout's batch.", 3.0, 1.0, 30.0, 1.0),
         ParamSpec::number("minibatch", "Minibatch size M", "M", "Samples per gradient step (at most the batch N·T; advantages are normalised per minibatch).", 32.0, 8.0, 2048.0, 8.0),
         ParamSpec::number("envs", "Environments N", "N", "CartPoles run in parallel; each rollout takes N·T steps.", 8.0, 1.0, 32.0, 1.0),
         ParamSpec::number("steps", "Steps per rollout T", "T", "Steps each environment takes per rollout.", 32.0, 8.0, 512.0, 8.0),
         ParamSpec::number("ent", "Entropy coefficient", "c_ent", "Weight of the entropy bonus that keeps the policy exploring.", 0.0, 0.0, 0.1, 0.001),
         ParamSpec::number("vf", "Value coefficient", "c_V", "Weight of the critic's loss in the total loss.", 0.5, 0.05, 2.0, 0.05),
-        ParamSpec::number("hidden", "Hidden width", "H", "Units in each of the two tanh hidden layers (changing it starts a new run).", 32.0, 8.0, 128.0, 8.0),
+        ParamSpec::number("hidden", "Hidden width", "H", "Units in each of the two tanh hidden layers (changing it starts a new run).", 16.0, 8.0, 128.0, 8.0),
         ParamSpec::number("seed", "Seed", "seed", "Seed of the weights, the environments and the sampling (changing it starts a new run).", 1.0, 0.0, 9999.0, 1.0),
         ParamSpec::choice("drive", "Who pushes the cart", "drive", "The agent's current policy, or you with the arrow keys (click the cart-pole panel first).", 0, &["agent", "you"]),
         ParamSpec::number("xdot", "Heatmap slice ẋ", "ẋ", "Cart velocity at which the policy and value heatmaps are drawn.", 0.0, -2.0, 2.0, 0.1),
@@ -66,20 +66,21 @@ pub const SPEC: WidgetSpec = WidgetSpec {
 
 /// The hyperparameters every preset sets (the seed, the physics, the stop rule and the
 /// view's own settings are left as they are), for the fast preset: tuned on the CLI for
-/// wall-clock time to solve (see docs/BENCHMARKS.md), starting from RL-Zoo's settings with a
-/// smaller network, fewer epochs, smaller minibatches and a larger learning rate.
+/// wall-clock time to solve (see docs/BENCHMARKS.md), starting from RL-Zoo's settings: the
+/// smallest network that still solves every seed tried (30 of 30 within 45,000 steps), 3
+/// epochs, minibatches of 32 and a larger learning rate.
 const FAST: &[(&str, &str)] = &[
-    ("lr", "0.005"),
+    ("lr", "0.0075"),
     ("clip", "0.2"),
     ("gamma", "0.98"),
-    ("lambda", "0.9"),
-    ("epochs", "4"),
+    ("lambda", "0.8"),
+    ("epochs", "3"),
     ("minibatch", "32"),
     ("envs", "8"),
     ("steps", "32"),
     ("ent", "0"),
     ("vf", "0.5"),
-    ("hidden", "32"),
+    ("hidden", "16"),
     ("budget", "100000"),
     ("anneal", "lr"),
     ("clipping", "clipped"),

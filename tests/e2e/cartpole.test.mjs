@@ -91,12 +91,12 @@ describe("<ml-cartpole-ppo>", () => {
         const s = await stateOf(w);
         assert.equal(s.widget, "cartpole-ppo");
         assert.equal(s.params.preset, "fast");
-        assert.equal(s.params.hidden, 32);
+        assert.equal(s.params.hidden, 16);
         assert.equal(s.data.env_steps, 0);
         assert.equal(s.data.heatmap.p_right.length, 40 * 24);
         assert.equal(
           s.data.network.params,
-          4 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2 + (4 * 32 + 32 + 32 * 32 + 32 + 33),
+          4 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2 + (4 * 16 + 16 + 16 * 16 + 16 + 17),
         );
         // Orthogonal init with a policy head of gain 0.01: the untrained policy is ~50/50.
         for (const p of s.data.heatmap.p_right) assert.ok(Math.abs(p - 0.5) < 0.05, `P(right) ${p}`);
@@ -326,8 +326,8 @@ describe("<ml-cartpole-ppo>", () => {
         assert.deepEqual(
           weights.nets.map((n) => n.sizes),
           [
-            [4, 32, 32, 2],
-            [4, 32, 32, 1],
+            [4, 16, 16, 2],
+            [4, 16, 16, 1],
           ],
         );
 
