@@ -8,7 +8,7 @@
 // sample (first-use allocations are not a trend). DOM node / listener counts are reported too
 // (a leak of nodes or listeners shows there). Standalone: node bench/heap.mjs with
 // MLPLAY_URL set; BENCH_HEAP_SECONDS / BENCH_HEAP_INTERVAL /
-// BENCH_HEAP_WARMUP override 60 / 5 / 5.
+// BENCH_HEAP_WARMUP override 60 / 5 / 10.
 
 import { launchBrowser, pageUrl, waitForWidget, webgpuFromEnv } from "../tests/e2e/browser.mjs";
 import { KB, isMain, kb, linearFit, table } from "./common.mjs";
@@ -52,7 +52,7 @@ const last_t = (samples) => samples.at(-1).t;
 export async function measureHeap({
   seconds = Number(process.env.BENCH_HEAP_SECONDS || 60),
   interval = Number(process.env.BENCH_HEAP_INTERVAL || 5),
-  warmup = Number(process.env.BENCH_HEAP_WARMUP ?? 5),
+  warmup = Number(process.env.BENCH_HEAP_WARMUP ?? 10),
   webgpu = webgpuFromEnv(),
   log = () => {},
 } = {}) {

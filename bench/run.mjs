@@ -44,6 +44,7 @@ const rows = [
     `<= ${startup.targetMs} ms`,
     mark(startup.withinTarget),
   ],
+  ["  of which after DOMContentLoaded (median)", `${startup.medianAfterDomContentLoadedMs} ms`, "", ""],
   [
     `JS heap trend, ${heap.seconds} s of slider changes`,
     `${heap.slopeKBPerMin >= 0 ? "+" : ""}${heap.slopeKBPerMin} KB/min (${kb(heap.firstBytes)} -> ${kb(heap.lastBytes)})`,

@@ -10,6 +10,9 @@ import init, { registry, Handle, lastPanic } from "./pkg/mlplay.js";
 
 const here = new URL(".", import.meta.url);
 const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+/** With reduced motion, a training widget redraws at most this often (ms) instead of every frame. */
+const CALM_REDRAW_MS = 500;
 
 const STYLE = `
 :host { display: block; margin: 1.5rem 0; color-scheme: light dark;
@@ -79,6 +82,17 @@ const esc = (s) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
   );
 
+// A log-scale slider (`p.log`) moves in steps of LOG_STEP in log10(value), about 12% per
+// notch, and rounds what it sets to two significant figures (10000, 11000, ..., 500000), so
+// every notch changes the value. Attributes, URLs and the JS API still set exact values.
+const LOG_STEP = 0.05;
+const sliderPos = (p, v) => (p.log ? Math.log10(v) : v);
+function sliderValue(p, pos) {
+  if (!p.log) return pos;
+  const v = Math.min(p.max, Math.max(p.min, Number((10 ** Number(pos)).toPrecision(2))));
+  return String(v);
+}
+
 function download(root, name, blob) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
@@ -102,6 +116,7 @@ class MlWidget extends HTMLElement {
   #loop = 0;
   #lastFrame = 0; // time of the previous animation frame (ms), 0 when the loop is idle
   #budget = 8; // ms of training per frame: the page stays at display rate
+  #drawnAt = 0;
   #ready;
   #resolveReady;
 
@@ -129,8 +144,9 @@ class MlWidget extends HTMLElement {
         ? `<select id="${id(p.key)}" data-key="${p.key}" aria-describedby="${id(p.key)}-doc">${p.choices
             .map((c, i) => `<option value="${i}">${esc(c)}</option>`)
             .join("")}</select>`
-        : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
-            step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">`;
+        : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${sliderPos(p, p.min)}"
+            max="${sliderPos(p, p.max)}" step="${p.log ? LOG_STEP : p.step}" value="${sliderPos(p, p.default)}"
+            aria-describedby="${id(p.key)}-doc">`;
     const control = (p) => `<div class="ctl" data-key="${p.key}">
           <label for="${id(p.key)}" title="${esc(p.doc)}">${esc(p.label)}</label>
           <output for="${id(p.key)}" data-key="${p.key}"></output>
@@ -201,8 +217,9 @@ class MlWidget extends HTMLElement {
     const root = this.shadowRoot;
     root.addEventListener("input", (e) => {
       const key = e.target.dataset?.key;
-      if (key && (e.target.type === "range" || e.target.localName === "select"))
-        this.#set(key, e.target.value);
+      const p = this.spec.params.find((q) => q.key === key);
+      if (p && e.target.type === "range") this.#set(key, sliderValue(p, e.target.value));
+      else if (p && e.target.localName === "select") this.#set(key, e.target.value);
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
@@ -376,8 +393,10 @@ class MlWidget extends HTMLElement {
     for (const p of this.spec.params) {
       const v = h.get(p.key);
       const input = root.querySelector(`input[data-key="${p.key}"], select[data-key="${p.key}"]`);
-      if (input && Number(input.value) !== v) input.value = String(v);
+      const pos = sliderPos(p, v);
+      if (input && Number(input.value) !== pos) input.value = String(pos);
       const text = h.format(p.key);
+      if (input && p.log) input.setAttribute("aria-valuetext", text);
       root.querySelector(`output[data-key="${p.key}"]`).value = text;
       const b = root.querySelector(`.values b[data-key="${p.key}"]`);
       if (b) b.textContent = text;
@@ -500,15 +519,22 @@ class MlWidget extends HTMLElement {
       this.#loop = 0;
       const dt = this.#lastFrame ? Math.min(now - this.#lastFrame, 100) : 1000 / 60;
       this.#lastFrame = now;
+      let finished = false;
       if (this.#playing) {
         const progress = this.#trainOnce();
         if (!progress || progress.done || progress.error) {
           this.#playing = false;
           this.#syncTrainer();
+          finished = true;
         }
       }
       this.#guard(() => this.#h().tick(dt));
-      this.#render(true);
+      // With reduced motion the panels follow at most every CALM_REDRAW_MS (and at the end).
+      const t = performance.now();
+      if (finished || !reducedMotion.matches || t - this.#drawnAt >= CALM_REDRAW_MS) {
+        this.#drawnAt = t;
+        this.#render(true);
+      }
       if (this.#playing || this.#animating()) this.#train();
       else this.#lastFrame = 0;
     });

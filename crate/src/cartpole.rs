@@ -16,7 +16,7 @@
 //! four state variables uniformly from [−0.05, 0.05].
 //!
 //! The state is f64 as in Gymnasium; the observation an agent sees is that state rounded to
-//! f32, as Gymnasium returns it. `sin`, `cos` come from the `libm` crate so that native and
+//! f32, as Gymnasium returns it. `sin`, `cos` come from [`crate::math`] so that native and
 //! WebAssembly builds agree bit for bit. Used by `<ml-cartpole-ppo>` and `mlplay cartpole-trace`.
 
 use crate::json::Json;
@@ -91,7 +91,7 @@ impl Physics {
     /// floating-point operations.
     pub fn accelerations(&self, s: &State, force: f64) -> (f64, f64) {
         let [_, _, theta, theta_dot] = *s;
-        let (sintheta, costheta) = (libm::sin(theta), libm::cos(theta));
+        let (sintheta, costheta) = (crate::math::sin(theta), crate::math::cos(theta));
         let total_mass = self.total_mass();
         let polemass_length = self.polemass_length();
         let temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass;

@@ -14,7 +14,7 @@
 //! All weights and biases of a network live in one flat `Vec<f64>` (layer by layer: W_l as
 //! (in, out) row-major, then b_l), so Adam, clipping and export are loops over one slice.
 //! The fast kernels are plain loops in a fixed order with no fused multiply-add and the
-//! `libm` crate's `tanh`, so native and WebAssembly builds give the same bits; the slow
+//! [`crate::math`]'s `tanh`, so native and WebAssembly builds give the same bits; the slow
 //! reference twin [`Mlp::forward_reference`] uses ndarray's `dot`, and the tests compare the
 //! two. Used by [`crate::ppo`] (the actor and critic of `<ml-cartpole-ppo>`).
 
@@ -57,12 +57,12 @@ pub struct BackwardScratch {
     dh: Vec<f64>,
 }
 
-/// Standard normal draw by Box-Muller with the `libm` crate's `log` and `cos`, so that it is
+/// Standard normal draw by Box-Muller with [`crate::math`]'s `ln` and `cos`, so that it is
 /// the same on every platform.
 pub fn normal(rng: &mut Rng) -> f64 {
     let u1 = 1.0 - rng.uniform(); // (0, 1]: the log is finite
     let u2 = rng.uniform();
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
+    f64::sqrt(-2.0 * crate::math::ln(u1)) * crate::math::cos(std::f64::consts::TAU * u2)
 }
 
 /// A `(rows, cols)` matrix with orthonormal rows (rows <= cols) or columns (rows >= cols),
@@ -79,7 +79,7 @@ pub fn orthogonal(rows: usize, cols: usize, gain: f64, rng: &mut Rng) -> Array2<
                 q[[i, j]] -= dot * q[[i, k]];
             }
         }
-        let norm = libm::sqrt((0..tall).map(|i| q[[i, j]] * q[[i, j]]).sum());
+        let norm = f64::sqrt((0..tall).map(|i| q[[i, j]] * q[[i, j]]).sum());
         for i in 0..tall {
             q[[i, j]] /= norm;
         }
@@ -279,7 +279,7 @@ impl Mlp {
             );
             if self.has_tanh(l) {
                 for v in out.iter_mut() {
-                    *v = libm::tanh(*v);
+                    *v = crate::math::tanh(*v);
                 }
             }
         }
@@ -415,7 +415,7 @@ impl Adam {
         self.beta2_t *= self.beta2;
         let (b1, b2) = (self.beta1, self.beta2);
         let bias1 = 1.0 - self.beta1_t;
-        let bias2_sqrt = libm::sqrt(1.0 - self.beta2_t);
+        let bias2_sqrt = f64::sqrt(1.0 - self.beta2_t);
         // PyTorch: step_size = lr / bias1; denom = sqrt(v) / sqrt(bias2) + eps.
         let step_size = lr / bias1;
         let mut k = 0;
@@ -425,7 +425,7 @@ impl Adam {
                 let v = &mut self.v[k];
                 *m = b1 * *m + (1.0 - b1) * gi;
                 *v = b2 * *v + (1.0 - b2) * gi * gi;
-                let denom = libm::sqrt(*v) / bias2_sqrt + self.eps;
+                let denom = f64::sqrt(*v) / bias2_sqrt + self.eps;
                 *pi -= step_size * *m / denom;
                 k += 1;
             }
@@ -441,7 +441,7 @@ pub fn clip_grad_norm(grads: &mut [&mut [f64]], max_norm: f64) -> f64 {
         .iter()
         .map(|g| g.iter().map(|x| x * x).sum::<f64>())
         .sum();
-    let norm = libm::sqrt(sq);
+    let norm = f64::sqrt(sq);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         for g in grads.iter_mut() {

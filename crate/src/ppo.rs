@@ -173,8 +173,8 @@ pub fn gae(
 /// Numerically stable log-softmax of one row of logits.
 pub fn log_softmax(logits: &[f64], out: &mut [f64]) {
     let m = logits.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let s: f64 = logits.iter().map(|&z| libm::exp(z - m)).sum();
-    let lse = m + libm::log(s);
+    let s: f64 = logits.iter().map(|&z| crate::math::exp(z - m)).sum();
+    let lse = m + crate::math::ln(s);
     for (o, &z) in out.iter_mut().zip(logits) {
         *o = z - lse;
     }
@@ -233,7 +233,7 @@ pub fn sample_loss(
     log_softmax(logits, logp);
     let a = target.action;
     let log_ratio = logp[a] - target.old_logp;
-    let ratio = libm::exp(log_ratio);
+    let ratio = crate::math::exp(log_ratio);
     let adv = target.advantage;
     // Policy: max(−A r, −A clip(r)); its derivative in r is −A unless the clipped branch
     // is strictly larger (then the sample does not move the policy).
@@ -252,10 +252,10 @@ pub fn sample_loss(
     // Entropy H = −Σ p log p; dH/dz_k = −p_k (log p_k + H).
     let mut entropy = 0.0;
     for &lp in logp.iter() {
-        entropy -= libm::exp(lp) * lp;
+        entropy -= crate::math::exp(lp) * lp;
     }
     for k in 0..n {
-        let p = libm::exp(logp[k]);
+        let p = crate::math::exp(logp[k]);
         let onehot = if k == a { 1.0 } else { 0.0 };
         // dr/dz_k = r (1[k = a] − p_k)
         let d_pg = dpg_dratio * ratio * (onehot - p);
@@ -473,7 +473,7 @@ impl Nets {
             .chunks_exact(ACTIONS)
             .map(|z| {
                 log_softmax(z, &mut logp);
-                libm::exp(logp[1])
+                crate::math::exp(logp[1])
             })
             .collect();
         (p_right, self.values(&acts).to_vec())
@@ -796,7 +796,7 @@ impl Trainer {
             let mut a = ACTIONS - 1;
             let mut cdf = 0.0;
             for (k, &lp) in logp.iter().enumerate() {
-                cdf += libm::exp(lp);
+                cdf += crate::math::exp(lp);
                 if u < cdf {
                     a = k;
                     break;
@@ -974,7 +974,7 @@ impl Trainer {
         };
         if self.config.norm_adv && hi - lo > 1 {
             self.mb_adv_mean = mean;
-            self.mb_adv_std = libm::sqrt(var) + 1e-8;
+            self.mb_adv_std = f64::sqrt(var) + 1e-8;
         } else {
             self.mb_adv_mean = 0.0;
             self.mb_adv_std = 1.0;

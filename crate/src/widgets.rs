@@ -7,9 +7,10 @@ use crate::cartpole_ppo;
 use crate::json::Json;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
+use crate::rope;
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &cartpole_ppo::SPEC];
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &cartpole_ppo::SPEC, &rope::SPEC];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -20,6 +21,7 @@ pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
         "cartpole-ppo" => cartpole_ppo::run(params),
+        "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

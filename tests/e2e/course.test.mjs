@@ -108,7 +108,7 @@ describe("course page: two independent widgets", () => {
 
         // Reset returns each figure to its author's attributes, not to the global defaults.
         await second.locator('[data-action="reset"]').click();
-        await waitForState(second, (s) => s.params.seed === PPO_DEFAULTS.seed);
+        await waitForState(second, (s, seed) => s.params.seed === seed, PPO_DEFAULTS.seed);
         const reset = (await stateOf(second)).params;
         assert.deepEqual(reset, { ...PPO_DEFAULTS, eps: 0.3, adv: -1 }, "second reset to its markup");
         assert.equal((await stateOf(first)).params.eps, 0.11, "first untouched by the second's reset");

@@ -6,6 +6,8 @@
 //! mlplay cartpole-trace --seed S --actions 0,1,1,0 [--initial-state x,x_dot,theta,theta_dot]
 //! mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]...
 //!                                    one JSON line per PPO update, then a "done" line
+//! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
+//! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       mlplay cartpole-trace --seed S --actions 0,1,... [--initial-state x,x_dot,theta,theta_dot] [--json]\n       mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n";
+const USAGE: &str = "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       mlplay cartpole-trace --seed S --actions 0,1,... [--initial-state x,x_dot,theta,theta_dot] [--json]\n       mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n       mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -72,6 +74,17 @@ fn main() -> ExitCode {
             names.join(", ")
         ));
     };
+    // RoPE's explicit vectors (--q, --k) and --matrix are not slider parameters.
+    if spec.name == "rope" {
+        match mlplay::rope::cli(&args[1..]) {
+            Some(Ok(out)) => {
+                println!("{out}");
+                return ExitCode::SUCCESS;
+            }
+            Some(Err(msg)) => return usage_error(&msg),
+            None => {}
+        }
+    }
     let mut params = Params::defaults(spec);
     let mut rest = args[1..].iter();
     while let Some(flag) = rest.next() {

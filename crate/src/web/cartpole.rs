@@ -468,8 +468,8 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
     for side in [-1.0, 1.0] {
         let a = side * THETA_THRESHOLD;
         let tip = (
-            pivot.0 + pole_px * libm::sin(a),
-            pivot.1 - pole_px * libm::cos(a),
+            pivot.0 + pole_px * crate::math::sin(a),
+            pivot.1 - pole_px * crate::math::cos(a),
         );
         area.draw(&PathElement::new(
             [px(pivot.0, pivot.1), px(tip.0, tip.1)],
@@ -517,8 +517,8 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
     }
     // Pole.
     let tip = (
-        pivot.0 + pole_px * libm::sin(theta),
-        pivot.1 - pole_px * libm::cos(theta),
+        pivot.0 + pole_px * crate::math::sin(theta),
+        pivot.1 - pole_px * crate::math::cos(theta),
     );
     let pole_colour = if fell { theme.warn } else { theme.accent };
     area.draw(&PathElement::new(

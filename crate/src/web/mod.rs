@@ -9,6 +9,7 @@
 mod cartpole;
 mod plot;
 mod ppo_clip;
+mod rope;
 
 use std::cell::RefCell;
 
@@ -121,6 +122,7 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
         "cartpole-ppo" => (Box::new(cartpole::CartPoleView::default()), &cartpole::INFO),
+        "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
