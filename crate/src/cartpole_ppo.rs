@@ -32,7 +32,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             0,
             PRESETS,
         ),
-        ParamSpec::number("lr", "Learning rate η", "η", "Adam's step size, annealed linearly to 0 over the step budget when annealing is on.", 0.0075, 0.00005, 0.05, 0.00005),
+        ParamSpec::number("lr", "Learning rate η", "η", "Adam's step size, annealed linearly to 0 over the step budget when annealing is on (a log-scale slider).", 0.0075, 0.00005, 0.05, 0.00005).log_scale(),
         ParamSpec::number("clip", "Clip range ε", "ε", "The ratio r = π_θ/π_old is clipped to [1−ε, 1+ε] in the surrogate (and the value change to ±ε with value clipping on).", 0.2, 0.01, 1.0, 0.01),
         ParamSpec::number("gamma", "Discount γ", "γ", "How much a reward one step later is worth; 1/(1−γ) is the horizon the critic looks ahead.", 0.98, 0.8, 0.999, 0.001),
         ParamSpec::number("lambda", "GAE λ", "λ", "Generalised advantage estimation: 0 is the one-step TD error, 1 the Monte-Carlo return minus V.", 0.8, 0.0, 1.0, 0.01),
