@@ -403,7 +403,7 @@ pub fn done_json(t: &Trainer, wall_ms: f64) -> Json {
 }
 
 /// `mlplay cartpole-ppo`: one JSON line per update, then the `done` line, written to `out`.
-#[cfg(not(target_arch = "wasm32"))]
+/// (Native only in practice: `std::time::Instant` has no clock in wasm32-unknown-unknown.)
 pub fn cli_ppo(args: &[String], out: &mut dyn std::io::Write) -> Result<(), String> {
     let params = cli_ppo_params(args)?;
     let start = std::time::Instant::now();
