@@ -497,3 +497,45 @@ fn weights_round_trip_and_bad_files_are_refused() {
     let (nets, _) = parse_weights(&weights_json(&Trainer::new(c)).to_string()).unwrap();
     assert_eq!(nets.hidden(), 64);
 }
+
+/// Target KL: an update stops after the first epoch whose mean approx KL exceeds the target
+/// (here any positive KL does); without a target every update runs all K epochs.
+#[test]
+fn target_kl_stops_the_epochs_early() {
+    let mut c = fast_config(6);
+    c.update_epochs = 5;
+    c.target_kl = Some(1e-12);
+    let mut t = Trainer::new(c.clone());
+    for _ in 0..3 {
+        let u = t.run_update().unwrap();
+        assert_eq!(u.epochs, 1, "update {}", u.update);
+    }
+    c.target_kl = None;
+    let mut t = Trainer::new(c);
+    assert_eq!(t.run_update().unwrap().epochs, 5);
+}
+
+/// Linear annealing (CleanRL's frac): update k uses lr · (1 − steps before it / budget), and
+/// with lr+clip the clip range too; batches of 8 x 32 = 256 steps of a 2,560-step budget.
+#[test]
+fn learning_rate_and_clip_anneal_linearly() {
+    let mut c = fast_config(2);
+    c.total_steps = 2560;
+    c.stop_when_solved = false;
+    c.anneal = mlplay::ppo::Anneal::LrAndClip;
+    let mut t = Trainer::new(c.clone());
+    let mut k = 0;
+    while let Some(u) = t.run_update() {
+        let frac = 1.0 - (256 * k) as f64 / 2560.0;
+        assert!(
+            (u.learning_rate - c.learning_rate * frac).abs() < 1e-15,
+            "update {k}"
+        );
+        assert!(
+            (u.clip_coef - c.clip_coef * frac).abs() < 1e-15,
+            "update {k}"
+        );
+        k += 1;
+    }
+    assert_eq!(k, 10);
+}
