@@ -3,20 +3,26 @@
 //! Map of the crate:
 //! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`],
 //!   [`scaling`], [`dpo`], [`grpo`];
+//!   [`cartpole`] (the environment), [`nn`] (MLP, backward pass, Adam), [`ppo`] (the trainer),
+//!   with [`cartpole_ppo`] the widget's table, presets and CLI;
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
 //! - [`widgets`]: the registry that runs each widget's core headless (CLI and `state`);
-//! - [`json`]: the small JSON writer both the CLI and the browser use;
+//! - [`json`]: the small JSON writer (and reader) the CLI and the browser use;
 //! - [`math`]: sin, cos, pow, ln, ... with the same bits natively and in wasm;
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod cartpole;
+pub mod cartpole_ppo;
 pub mod dpo;
 pub mod grpo;
 pub mod json;
 pub mod math;
+pub mod nn;
 pub mod params;
+pub mod ppo;
 pub mod ppo_clip;
 pub mod rng;
 pub mod rope;

@@ -3,6 +3,7 @@
 //! The CLI (`mlplay <widget>`) and the browser's `state` getter both call [`run`], so the
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
+use crate::cartpole_ppo;
 use crate::json::Json;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
@@ -13,6 +14,7 @@ use crate::{dpo, grpo};
 /// Every widget, in gallery order.
 pub const ALL: &[&WidgetSpec] = &[
     &ppo_clip::SPEC,
+    &cartpole_ppo::SPEC,
     &rope::SPEC,
     &scaling::SPEC,
     &grpo::SPEC,
@@ -27,6 +29,7 @@ pub fn find(name: &str) -> Option<&'static WidgetSpec> {
 pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        "cartpole-ppo" => cartpole_ppo::run(params),
         "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
         "scaling-laws" => scaling::compute(&scaling::Config::from_params(params)).to_json(),
         "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),

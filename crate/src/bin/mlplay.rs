@@ -3,6 +3,9 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay cartpole-trace --seed S --actions 0,1,1,0 [--initial-state x,x_dot,theta,theta_dot]
+//! mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]...
+//!                                    one JSON line per PPO update, then a "done" line
 //! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
 //! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! mlplay scaling --compute C [--constants hoffmann|epoch]   compute-optimal N, D, loss
@@ -18,6 +21,8 @@ use mlplay::widgets;
 
 const USAGE: &str =
     "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       \
+     mlplay cartpole-trace --seed S --actions 0,1,... [--initial-state x,x_dot,theta,theta_dot] [--json]\n       \
+     mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n       \
      mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n       \
      mlplay scaling --compute C [--constants hoffmann|epoch] [--json]\n       \
      mlplay scaling-fit --csv FILE [--boot R] [--seed S] [--json]\n";
@@ -60,6 +65,26 @@ fn main() -> ExitCode {
             }
             Err(msg) => usage_error(&msg),
         };
+    }
+    // Commands whose arguments the parameter table cannot express (lists, CLI-only flags).
+    match command.as_str() {
+        "cartpole-trace" => {
+            return match mlplay::cartpole_ppo::cli_trace(&args[1..]) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => usage_error(&msg),
+            }
+        }
+        "cartpole-ppo" => {
+            let stdout = std::io::stdout();
+            return match mlplay::cartpole_ppo::cli_ppo(&args[1..], &mut stdout.lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => usage_error(&msg),
+            };
+        }
+        _ => {}
     }
     let Some(spec) = widgets::find(command) else {
         let names: Vec<_> = widgets::ALL.iter().map(|w| w.name).collect();

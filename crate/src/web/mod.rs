@@ -6,6 +6,7 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod cartpole;
 mod dpo;
 mod grpo;
 mod plot;
@@ -71,6 +72,46 @@ pub(crate) trait View {
     fn set_text(&mut self, _params: &Params, _text: &str) -> Result<String, String> {
         Err("this widget takes no text input".to_string())
     }
+    /// Parameters that follow from setting `key` (a preset menu sets the sliders), as a
+    /// query string applied right after it; `None` when nothing else changes.
+    fn linked(&self, _key: &str, _params: &Params) -> Option<String> {
+        None
+    }
+    /// A number that changes whenever panel `panel` would draw differently (same theme
+    /// and size); the page skips redrawing unchanged panels while it animates or trains.
+    /// `None`: always redraw.
+    fn version(&self, _panel: usize) -> Option<u64> {
+        None
+    }
+    /// Whether the view wants animation frames even when not training (a simulation that
+    /// plays on screen); the page then calls [`View::tick`] every frame while visible.
+    fn animating(&self) -> bool {
+        false
+    }
+    /// Advance what is animated by `dt_ms` of wall-clock time.
+    fn tick(&mut self, _params: &Params, _dt_ms: f64) {}
+    /// A short hint when panel `panel` takes keyboard input (its canvas becomes focusable).
+    fn key_hint(&self, _panel: usize) -> Option<&'static str> {
+        None
+    }
+    /// A key (`KeyboardEvent.key`) went down or up on panel `panel`; true if it was used.
+    fn key(&mut self, _panel: usize, _key: &str, _down: bool) -> bool {
+        false
+    }
+    /// How many parameters (from the top of the table) the page shows at once; the rest go
+    /// under "More settings". `None`: all of them.
+    fn primary_params(&self) -> Option<usize> {
+        None
+    }
+    /// The label of a "load a file" button, when the view can load something (weights).
+    fn load_label(&self) -> Option<&'static str> {
+        None
+    }
+    /// Load a file's text; `Ok(query)` gives parameters that follow from what was loaded
+    /// (applied to the parameters without another `update`), `Err` the reason it was refused.
+    fn load(&mut self, _params: &Params, _text: &str) -> Result<Option<String>, String> {
+        Err("this widget does not load files".into())
+    }
 }
 
 /// A widget's text box: data given as text, e.g. a CSV of preference pairs.
@@ -83,10 +124,25 @@ pub(crate) struct TextInput {
     pub accept: &'static str,
 }
 
-/// Milliseconds from the browser's clock, for trainers' time budgets.
-#[allow(dead_code)] // used by trainers
+/// Milliseconds from the browser's high-resolution clock (`performance.now()`, in windows
+/// and workers; `Date.now()`, whole milliseconds, where there is none), for time budgets.
 pub(crate) fn now_ms() -> f64 {
-    js_sys::Date::now()
+    thread_local! {
+        static NOW: Option<js_sys::Function> = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+            .ok()
+            .filter(|p| p.is_object())
+            .and_then(|p| {
+                let now = js_sys::Reflect::get(&p, &"now".into()).ok()?;
+                let f: js_sys::Function = now.dyn_into().ok()?;
+                Some(f.bind0(&p))
+            });
+    }
+    NOW.with(|now| {
+        now.as_ref()
+            .and_then(|f| f.call0(&JsValue::NULL).ok())
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(js_sys::Date::now)
+    })
 }
 
 /// The web-only description of a widget: panel titles and its equation as MathML, whose
@@ -99,6 +155,7 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "cartpole-ppo" => (Box::new(cartpole::CartPoleView::default()), &cartpole::INFO),
         "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
         "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
         "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
@@ -149,6 +206,23 @@ pub fn registry() -> String {
                         ])
                     });
                     pairs.push(("text_input".into(), text_input));
+                    pairs.push((
+                        "keys".into(),
+                        Json::Arr(
+                            (0..info.panels.len())
+                                .map(|i| view.key_hint(i).map_or(Json::Null, Json::str))
+                                .collect(),
+                        ),
+                    ));
+                    pairs.push((
+                        "load".into(),
+                        view.load_label().map_or(Json::Null, Json::str),
+                    ));
+                    pairs.push((
+                        "primary".into(),
+                        view.primary_params()
+                            .map_or(Json::Null, |n| Json::Num(n as f64)),
+                    ));
                 }
                 obj
             })
@@ -178,6 +252,8 @@ pub struct Handle {
     params: Params,
     view: Box<dyn View>,
     dirty: bool,
+    /// The version each panel had when it was last drawn (see [`View::version`]).
+    drawn: Vec<Option<u64>>,
 }
 
 #[wasm_bindgen]
@@ -191,20 +267,38 @@ impl Handle {
             params: Params::defaults(spec),
             view,
             dirty: true,
+            drawn: Vec::new(),
         })
     }
 
     /// Set one parameter leniently; returns the notice's message when the value was replaced.
     pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
         self.dirty = true;
-        self.params.set(key, raw).map(|n| n.message)
+        let notice = self.params.set(key, raw).map(|n| n.message);
+        self.apply_linked(key);
+        notice
+    }
+
+    /// Parameters that follow from `key` (see [`View::linked`]), applied after it.
+    fn apply_linked(&mut self, key: &str) {
+        if let Some(query) = self.view.linked(key, &self.params) {
+            self.params.apply_query(&query, &[]);
+        }
     }
 
     /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
     #[wasm_bindgen(js_name = applyQuery)]
     pub fn apply_query(&mut self, query: &str) -> String {
         self.dirty = true;
-        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
+        let mut notices = Vec::new();
+        for (k, v) in crate::params::query_pairs(query) {
+            if ["w", "hide", "theme"].contains(&k.as_str()) {
+                continue;
+            }
+            notices.extend(self.params.set(&k, &v));
+            self.apply_linked(&k);
+        }
+        notices_json(&notices)
     }
 
     /// A parameter's value (NaN for a key the widget does not have).
@@ -287,6 +381,46 @@ impl Handle {
         Json::obj([("ok", Json::Bool(ok)), ("message", Json::str(message))]).to_string()
     }
 
+    /// Whether panel `panel` would draw differently from its last drawing (always true for
+    /// views without versions); the page asks before redrawing while it animates.
+    pub fn changed(&mut self, panel: usize) -> bool {
+        let v = self.fresh().version(panel);
+        v.is_none() || self.drawn.get(panel).copied().flatten() != v
+    }
+
+    /// Whether the view wants animation frames (see [`View::animating`]).
+    pub fn animating(&mut self) -> bool {
+        self.fresh().animating()
+    }
+
+    /// Advance the view's animation by `dt_ms` of wall-clock time.
+    pub fn tick(&mut self, dt_ms: f64) {
+        self.fresh();
+        self.view.tick(&self.params, dt_ms);
+    }
+
+    /// A key went down or up on a panel; true when the view used it.
+    pub fn key(&mut self, panel: usize, key: &str, down: bool) -> bool {
+        self.fresh();
+        self.view.key(panel, key, down)
+    }
+
+    /// Load a file's text (weights, say); returns "" or the reason it was refused.
+    pub fn load(&mut self, text: &str) -> String {
+        self.fresh();
+        match self.view.load(&self.params, text) {
+            Ok(query) => {
+                if let Some(q) = query {
+                    // What the loaded file implies for the parameters; the view already
+                    // matches it, so no update is needed.
+                    self.params.apply_query(&q, &[]);
+                }
+                String::new()
+            }
+            Err(msg) => msg,
+        }
+    }
+
     /// `{"widget", "params", "data"}` as JSON.
     pub fn state(&mut self) -> String {
         let data = self.fresh().data();
@@ -347,6 +481,11 @@ impl Handle {
         let view = self.fresh();
         view.draw(panel, &root, &theme)
             .map_err(|e| JsError::new(&e))?;
+        let version = view.version(panel);
+        if self.drawn.len() <= panel {
+            self.drawn.resize(panel + 1, None);
+        }
+        self.drawn[panel] = version;
         root.present().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(())
     }
