@@ -1,20 +1,27 @@
 //! mlplay: the mathematics of modern machine learning as interactive widgets.
 //!
 //! Map of the crate:
-//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`];
+//! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`attention`],
+//!   [`flash`];
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
 //! - [`widgets`]: the registry that runs each widget's core headless (CLI and `state`);
 //! - [`json`]: the small JSON writer both the CLI and the browser use;
+//! - `gpu` (feature `gpu`): WGSL compute kernels through wgpu, each beside its CPU twin's
+//!   file in the math above; one `GpuContext` shared by everything that computes;
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod attention;
+pub mod flash;
 pub mod json;
 pub mod params;
 pub mod ppo_clip;
 pub mod rng;
 pub mod widgets;
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
 #[cfg(feature = "web")]
 pub mod web;

@@ -1,0 +1,285 @@
+//! The CPU twins: naive attention against hand-derived values, flash (tiled, online softmax)
+//! against naive, the invariants of the flash trace, and the HBM-traffic model of
+//! Dao et al. 2022 against hand counts.
+
+use mlplay::attention::{
+    attention, attention_weights, block_start, max_abs_diff, pool_weights, Dims, Options, Qkv,
+};
+use mlplay::flash::{
+    flash_attention, hbm_flash, hbm_flash2, hbm_standard, kv_tiles, paper_blocks, trace_head,
+};
+use ndarray::{array, s, Array3, Axis};
+
+fn dims(n_heads: usize, n_kv_heads: usize, seq_len: usize, head_dim: usize) -> Dims {
+    Dims {
+        n_heads,
+        n_kv_heads,
+        seq_len,
+        head_dim,
+    }
+}
+
+/// d = 1, so the scale is 1 / T. Q = (2, 0), K = (1, 0), V = (1, 3):
+/// row 0 scores (2, 0) -> softmax (e^2, 1) / (e^2 + 1) = (0.880797, 0.119203),
+///   o_0 = 0.880797 + 3 * 0.119203 = 1.238406;
+/// row 1 scores (0, 0) -> (0.5, 0.5), o_1 = 2.
+/// Causal: row 0 sees only key 0, o_0 = 1; row 1 unchanged.
+/// T = 2: row 0 scores (1, 0) -> (e, 1) / (e + 1) = (0.731059, 0.268941), o_0 = 1.537883.
+fn tiny() -> Qkv {
+    Qkv {
+        q: array![[[2.0f32], [0.0]]],
+        k: array![[[1.0f32], [0.0]]],
+        v: array![[[1.0f32], [3.0]]],
+    }
+}
+
+#[test]
+fn naive_attention_matches_the_hand_computation() {
+    let qkv = tiny();
+    let p = attention_weights(
+        qkv.q.index_axis(Axis(0), 0),
+        qkv.k.index_axis(Axis(0), 0),
+        Options::default(),
+    );
+    assert!(max_abs_diff(&p, &array![[0.880797f32, 0.119203], [0.5, 0.5]]) < 1e-6);
+    let o = attention(&qkv, Options::default());
+    assert!((o[[0, 0, 0]] - 1.238406).abs() < 1e-5);
+    assert!((o[[0, 1, 0]] - 2.0).abs() < 1e-6);
+    let causal = attention(
+        &qkv,
+        Options {
+            causal: true,
+            temperature: 1.0,
+        },
+    );
+    assert_eq!(causal[[0, 0, 0]], 1.0);
+    assert!((causal[[0, 1, 0]] - 2.0).abs() < 1e-6);
+    let warm = attention(
+        &qkv,
+        Options {
+            causal: false,
+            temperature: 2.0,
+        },
+    );
+    assert!((warm[[0, 0, 0]] - 1.537883).abs() < 1e-5);
+}
+
+#[test]
+fn scale_is_one_over_sqrt_d_times_temperature() {
+    let o = Options {
+        causal: false,
+        temperature: 0.5,
+    };
+    assert_eq!(o.scale(64), 1.0 / (8.0 * 0.5));
+    assert_eq!(Options::default().scale(16), 0.25);
+}
+
+#[test]
+fn rows_are_distributions_and_causal_rows_ignore_the_future() {
+    let qkv = Qkv::random(dims(1, 1, 12, 8), 1);
+    for causal in [false, true] {
+        let p = attention_weights(
+            qkv.q.index_axis(Axis(0), 0),
+            qkv.k.index_axis(Axis(0), 0),
+            Options {
+                causal,
+                temperature: 1.0,
+            },
+        );
+        for (i, row) in p.rows().into_iter().enumerate() {
+            assert!((row.sum() - 1.0).abs() < 1e-6);
+            assert!(row.iter().all(|&x| x >= 0.0));
+            if causal {
+                assert!(row.slice(s![i + 1..]).iter().all(|&x| x == 0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn temperature_sharpens_and_flattens() {
+    // Entropy of every row falls as T falls (softmax of z / T).
+    let qkv = Qkv::random(dims(1, 1, 10, 16), 2);
+    let entropy = |t: f32| {
+        let p = attention_weights(
+            qkv.q.index_axis(Axis(0), 0),
+            qkv.k.index_axis(Axis(0), 0),
+            Options {
+                causal: false,
+                temperature: t,
+            },
+        );
+        p.rows()
+            .into_iter()
+            .map(|r| {
+                -r.iter()
+                    .map(|&x| if x > 0.0 { x * x.ln() } else { 0.0 })
+                    .sum::<f32>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (cold, warm, hot) = (entropy(0.25), entropy(1.0), entropy(4.0));
+    for i in 0..10 {
+        assert!(cold[i] < warm[i] && warm[i] < hot[i], "row {i}");
+        assert!(hot[i] <= (10f32).ln() + 1e-5);
+    }
+}
+
+#[test]
+fn gqa_equals_mha_with_the_kv_heads_repeated_and_mqa_is_one_group() {
+    let gqa = Qkv::random(dims(6, 2, 9, 8), 4);
+    assert_eq!(gqa.dims().group_size(), 3);
+    assert_eq!(
+        (0..6).map(|h| gqa.dims().kv_head(h)).collect::<Vec<_>>(),
+        vec![0, 0, 0, 1, 1, 1]
+    );
+    let rep = |x: &Array3<f32>| {
+        let mut out = Array3::zeros((6, 9, 8));
+        for h in 0..6 {
+            out.slice_mut(s![h, .., ..])
+                .assign(&x.slice(s![h / 3, .., ..]));
+        }
+        out
+    };
+    let mha = Qkv {
+        q: gqa.q.clone(),
+        k: rep(&gqa.k),
+        v: rep(&gqa.v),
+    };
+    let opts = Options::default();
+    assert!(max_abs_diff(&attention(&gqa, opts), &attention(&mha, opts)) == 0.0);
+    assert!(dims(8, 3, 4, 4).validate().is_err());
+    assert!(dims(8, 1, 4, 4).validate().is_ok());
+}
+
+#[test]
+fn flash_equals_naive_for_tiles_that_do_not_divide_n() {
+    for (case, d) in [dims(4, 2, 37, 24), dims(1, 1, 1, 4), dims(3, 1, 50, 16)]
+        .into_iter()
+        .enumerate()
+    {
+        let qkv = Qkv::random(d, case as u64);
+        for causal in [false, true] {
+            let opts = Options {
+                causal,
+                temperature: 0.9,
+            };
+            let want = attention(&qkv, opts);
+            for (br, bc) in [(1, 1), (4, 3), (16, 16), (5, 64), (7, 2)] {
+                let got = flash_attention(&qkv, opts, br, bc);
+                let e = max_abs_diff(&got, &want);
+                assert!(e <= 1e-5, "{d:?} br={br} bc={bc} causal={causal}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_trace_keeps_the_online_softmax_invariants() {
+    // At every step, for every row: m is the max of the scores seen so far, and
+    // l = sum over seen keys of e^{S - m}; O / l after the last key tile equals naive.
+    let qkv = Qkv::random(dims(1, 1, 16, 8), 6);
+    let (q, k, v) = (
+        qkv.q.index_axis(Axis(0), 0),
+        qkv.k.index_axis(Axis(0), 0),
+        qkv.v.index_axis(Axis(0), 0),
+    );
+    for causal in [false, true] {
+        let opts = Options {
+            causal,
+            temperature: 1.0,
+        };
+        let steps = trace_head(q, k, v, opts, 4, 4);
+        // 4 query tiles x 4 key tiles, or the 10 on and below the diagonal.
+        assert_eq!(steps.len(), if causal { 10 } else { 16 });
+        let scale = opts.scale(8);
+        let full = q.dot(&k.t()) * scale; // (16, 16)
+        let naive = attention(&qkv, opts);
+        for st in &steps {
+            let seen = (st.kv_tile + 1) * 4;
+            for r in 0..4 {
+                let i = st.q_tile * 4 + r;
+                let keys = if causal { seen.min(i + 1) } else { seen };
+                let row = full.slice(s![i, ..keys]);
+                let m = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let l: f32 = row.iter().map(|&x| (x - m).exp()).sum();
+                assert!(
+                    (st.state.m[r] - m).abs() < 1e-6,
+                    "m step {:?}",
+                    (st.q_tile, st.kv_tile)
+                );
+                assert!((st.state.l[r] - l).abs() < 1e-5 * l.max(1.0), "l");
+            }
+            let last = kv_tiles(st.q_tile * 4, 4, 16, 4, causal) - 1;
+            if st.kv_tile == last {
+                let got = st.state.normalised();
+                let want = naive.slice(s![0, st.q_tile * 4..st.q_tile * 4 + 4, ..]);
+                assert!(max_abs_diff(&got, want) < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn pooling_keeps_rows_as_distributions_and_is_exact_for_one_block_per_token() {
+    let qkv = Qkv::random(dims(1, 1, 30, 8), 8);
+    let p = attention_weights(
+        qkv.q.index_axis(Axis(0), 0),
+        qkv.k.index_axis(Axis(0), 0),
+        Options::default(),
+    );
+    assert_eq!(pool_weights(p.view(), 30), p);
+    let pooled = pool_weights(p.view(), 7);
+    for row in pooled.rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+    // Blocks of 30 over 7: starts 0, 4, 8, 12, 17, 21, 25, 30.
+    let starts: Vec<usize> = (0..=7).map(|b| block_start(b, 7, 30)).collect();
+    assert_eq!(starts, vec![0, 4, 8, 12, 17, 21, 25, 30]);
+    let by_hand = p.slice(s![4..8, 12..17]).sum() / 4.0;
+    assert!((pooled[[1, 3]] - by_hand).abs() < 1e-6);
+}
+
+#[test]
+fn hbm_traffic_matches_hand_counts_and_theorem_2() {
+    // Standard: 4 N d + 4 N^2 = 4 * 1024 * 64 + 4 * 1024^2 = 262144 + 4194304.
+    assert_eq!(hbm_standard(1024.0, 64.0), 4_456_448.0);
+    // Flash, M = 100000 elements, d = 64: B_c = ceil(100000 / 256) = 391, B_r = min(391, 64) = 64;
+    // 2 N d + ceil(1024 / 391) N (3 d + 4) = 131072 + 3 * 1024 * 196 = 733184.
+    assert_eq!(paper_blocks(100_000.0, 64.0), (64.0, 391.0));
+    assert_eq!(hbm_flash(1024.0, 64.0, 100_000.0), 733_184.0);
+    // FA-2 order with B_r = 64: 2 N d + 2 N d ceil(N / 64) = 131072 + 131072 * 16.
+    assert_eq!(hbm_flash2(1024.0, 64.0, 64.0), 131_072.0 * 17.0);
+    // Theta(N^2 d^2 / M): with N = 65536, d = 64, M = 131072 (B_c = 512 divides N) the
+    // quadratic term is 128 * 65536 * 196 = 1644167168 and the linear one 2 N d = 8388608.
+    // Doubling N multiplies the first by 4 and the second by 2; doubling M halves the first.
+    let (n, d, m) = (65_536.0, 64.0, 131_072.0);
+    assert_eq!(hbm_flash(n, d, m), 1_644_167_168.0 + 8_388_608.0);
+    assert_eq!(
+        hbm_flash(2.0 * n, d, m),
+        4.0 * 1_644_167_168.0 + 2.0 * 8_388_608.0
+    );
+    assert_eq!(
+        hbm_flash(n, d, 2.0 * m),
+        1_644_167_168.0 / 2.0 + 8_388_608.0
+    );
+    let r_n = hbm_flash(2.0 * n, d, m) / hbm_flash(n, d, m);
+    assert!(r_n > 3.98 && r_n < 4.0, "{r_n}");
+    // And flash moves less than standard whenever M is larger than about d^2.
+    assert!(hbm_flash(4096.0, 64.0, 100_000.0) < hbm_standard(4096.0, 64.0) / 5.0);
+}
+
+#[test]
+fn random_inputs_are_seeded_and_in_the_documented_order() {
+    let a = Qkv::random(dims(2, 1, 3, 4), 42);
+    let b = Qkv::random(dims(2, 1, 3, 4), 42);
+    let c = Qkv::random(dims(2, 1, 3, 4), 43);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // Q is drawn first: the first 24 normals of the stream.
+    let mut rng = mlplay::rng::Rng::new(42);
+    let first: Vec<f32> = (0..24).map(|_| rng.normal() as f32).collect();
+    assert_eq!(a.q.iter().copied().collect::<Vec<_>>(), first);
+    let next = rng.normal() as f32;
+    assert_eq!(a.k[[0, 0, 0]], next);
+}
