@@ -120,6 +120,16 @@ impl FlashAttention {
 
     /// A given configuration (tests and benchmarks sweep them); it must fit the device.
     pub fn with_config(ctx: &GpuContext, config: TileConfig) -> FlashAttention {
+        Self::build(ctx, config, true)
+    }
+
+    /// `with_config` without wgpu's runtime bounds checks and loop bounding (native only;
+    /// the browser always checks). The benchmark reports what the checks cost.
+    pub fn with_config_unchecked(ctx: &GpuContext, config: TileConfig) -> FlashAttention {
+        Self::build(ctx, config, false)
+    }
+
+    fn build(ctx: &GpuContext, config: TileConfig, checked: bool) -> FlashAttention {
         let (bgl, pl) = layout(
             ctx,
             "flash attention",
@@ -131,7 +141,18 @@ impl FlashAttention {
                 (4, READ_WRITE),
             ],
         );
-        let pipeline = ctx.pipeline("flash attention", &config.source(), &pl, "main");
+        let source = config.source();
+        let pipeline = if checked {
+            ctx.pipeline("flash attention", &source, &pl, "main")
+        } else {
+            // SAFETY: every index in flash.wgsl is bounded by construction: tile indices by the
+            // constants BR, BC, D4 (loops run to them, and `config.valid()` makes D4 a multiple
+            // of TX); global reads and writes are guarded by `row < seq_len` against buffers
+            // that `AttnBuffers::upload` sizes as (heads, seq_len, DP); head and K/V-head
+            // indices by the dispatch (n_heads workgroups in y) and `Dims::validate`
+            // (n_kv_heads divides n_heads). Every loop has a constant or seq_len bound.
+            unsafe { ctx.pipeline_unchecked("flash attention", &source, &pl, "main") }
+        };
         FlashAttention {
             config,
             bgl,

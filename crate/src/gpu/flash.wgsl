@@ -162,10 +162,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let a1 = q_tile[(ty + TY) * QS + c];
             let a2 = q_tile[(ty + 2u * TY) * QS + c];
             let a3 = q_tile[(ty + 3u * TY) * QS + c];
-            s0 += vec4<f32>(dot(a0, k0), dot(a0, k1), dot(a0, k2), dot(a0, k3));
-            s1 += vec4<f32>(dot(a1, k0), dot(a1, k1), dot(a1, k2), dot(a1, k3));
-            s2 += vec4<f32>(dot(a2, k0), dot(a2, k1), dot(a2, k2), dot(a2, k3));
-            s3 += vec4<f32>(dot(a3, k0), dot(a3, k1), dot(a3, k2), dot(a3, k3));
+            // One fma per multiply-add (a dot product per column would add a sum per call).
+            let kx = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+            let ky = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+            let kz = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
+            let kw = vec4<f32>(k0.w, k1.w, k2.w, k3.w);
+            s0 = fma(vec4<f32>(a0.w), kw, fma(vec4<f32>(a0.z), kz, fma(vec4<f32>(a0.y), ky, fma(vec4<f32>(a0.x), kx, s0))));
+            s1 = fma(vec4<f32>(a1.w), kw, fma(vec4<f32>(a1.z), kz, fma(vec4<f32>(a1.y), ky, fma(vec4<f32>(a1.x), kx, s1))));
+            s2 = fma(vec4<f32>(a2.w), kw, fma(vec4<f32>(a2.z), kz, fma(vec4<f32>(a2.y), ky, fma(vec4<f32>(a2.x), kx, s2))));
+            s3 = fma(vec4<f32>(a3.w), kw, fma(vec4<f32>(a3.z), kz, fma(vec4<f32>(a3.y), ky, fma(vec4<f32>(a3.x), kx, s3))));
         }
         let cols = vec4<u32>(kv0 + tx, kv0 + tx + TX, kv0 + tx + 2u * TX, kv0 + tx + 3u * TX);
         s0 = mask(s0, cols, rows.x);
@@ -211,10 +216,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 let v1 = v_tile[(4u * j4 + 1u) * D4 + col];
                 let v2 = v_tile[(4u * j4 + 2u) * D4 + col];
                 let v3 = v_tile[(4u * j4 + 3u) * D4 + col];
-                acc[e] += pa0.x * v0 + pa0.y * v1 + pa0.z * v2 + pa0.w * v3;
-                acc[DN + e] += pa1.x * v0 + pa1.y * v1 + pa1.z * v2 + pa1.w * v3;
-                acc[2u * DN + e] += pa2.x * v0 + pa2.y * v1 + pa2.z * v2 + pa2.w * v3;
-                acc[3u * DN + e] += pa3.x * v0 + pa3.y * v1 + pa3.z * v2 + pa3.w * v3;
+                acc[e] = fma(vec4<f32>(pa0.w), v3, fma(vec4<f32>(pa0.z), v2, fma(vec4<f32>(pa0.y), v1, fma(vec4<f32>(pa0.x), v0, acc[e]))));
+                acc[DN + e] = fma(vec4<f32>(pa1.w), v3, fma(vec4<f32>(pa1.z), v2, fma(vec4<f32>(pa1.y), v1, fma(vec4<f32>(pa1.x), v0, acc[DN + e]))));
+                acc[2u * DN + e] = fma(vec4<f32>(pa2.w), v3, fma(vec4<f32>(pa2.z), v2, fma(vec4<f32>(pa2.y), v1, fma(vec4<f32>(pa2.x), v0, acc[2u * DN + e]))));
+                acc[3u * DN + e] = fma(vec4<f32>(pa3.w), v3, fma(vec4<f32>(pa3.z), v2, fma(vec4<f32>(pa3.y), v1, fma(vec4<f32>(pa3.x), v0, acc[3u * DN + e]))));
             }
         }
     }

@@ -178,11 +178,48 @@ impl GpuContext {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             });
+        self.pipeline_from(label, &module, layout, entry)
+    }
+
+    /// As [`GpuContext::pipeline`], but without the bounds checks and loop bounding that
+    /// wgpu adds to every shader natively (in the browser this is the same as `pipeline`).
+    ///
+    /// # Safety
+    /// Every index the shader computes must be in bounds and every loop must terminate for
+    /// all inputs the host passes: the caller vouches for the kernel (flash.wgsl's indices
+    /// are bounded by its constants and by the buffer sizes `AttnBuffers` allocates).
+    pub unsafe fn pipeline_unchecked(
+        &self,
+        label: &str,
+        source: &str,
+        layout: &wgpu::PipelineLayout,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
+        // SAFETY: passed on to the caller (see above).
+        let module = unsafe {
+            self.device.create_shader_module_trusted(
+                wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                },
+                wgpu::ShaderRuntimeChecks::unchecked(),
+            )
+        };
+        self.pipeline_from(label, &module, layout, entry)
+    }
+
+    fn pipeline_from(
+        &self,
+        label: &str,
+        module: &wgpu::ShaderModule,
+        layout: &wgpu::PipelineLayout,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
         self.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: Some(layout),
-                module: &module,
+                module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &[],
