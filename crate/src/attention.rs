@@ -184,3 +184,237 @@ pub fn max_abs_diff<'a>(
         .zip(b)
         .fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
+
+/// Write a little-endian f32 array as a NumPy `.npy` file (format 1.0, C order).
+pub fn write_npy(path: &std::path::Path, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_txt = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // Magic (6) + version (2) + header length (2) + header + '\n', padded to 64 bytes.
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(total.div_ceil(64) * 64 - total));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for x in data {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(path, out)
+}
+
+/// `mlplay attention`'s flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CliArgs {
+    pub dims: Dims,
+    pub causal: bool,
+    /// `naive` or `flash`.
+    pub kernel: String,
+    /// `cpu` or `gpu`.
+    pub backend: String,
+    pub seed: u64,
+    pub dump: Option<std::path::PathBuf>,
+}
+
+/// Parse `--seq-len N --head-dim D --heads H --kv-heads G --causal true|false
+/// --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] [--json]`.
+pub fn parse_cli(args: &[String]) -> Result<CliArgs, String> {
+    let mut a = CliArgs {
+        dims: Dims {
+            n_heads: 8,
+            n_kv_heads: 0,
+            seq_len: 256,
+            head_dim: 64,
+        },
+        causal: false,
+        kernel: "flash".into(),
+        backend: "gpu".into(),
+        seed: 0,
+        dump: None,
+    };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        if flag == "--json" {
+            continue;
+        }
+        let (key, value) = match flag.split_once('=') {
+            Some((k, v)) => (k, v.to_string()),
+            None => (
+                flag.as_str(),
+                rest.next()
+                    .ok_or_else(|| format!("{flag} needs a value"))?
+                    .clone(),
+            ),
+        };
+        let int = |lo: usize, hi: usize| -> Result<usize, String> {
+            match value.parse::<usize>() {
+                Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+                _ => Err(format!(
+                    "invalid value {value:?} for {key}: a whole number from {lo} to {hi}"
+                )),
+            }
+        };
+        match key {
+            "--seq-len" => a.dims.seq_len = int(1, 1 << 20)?,
+            "--head-dim" => a.dims.head_dim = int(1, 512)?,
+            "--heads" => a.dims.n_heads = int(1, 256)?,
+            "--kv-heads" => a.dims.n_kv_heads = int(1, 256)?,
+            "--seed" => a.seed = int(0, usize::MAX)? as u64,
+            "--causal" => {
+                a.causal = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(format!("invalid value {value:?} for --causal: true or false")),
+                }
+            }
+            "--kernel" if value == "naive" || value == "flash" => a.kernel = value,
+            "--kernel" => return Err(format!("invalid value {value:?} for --kernel: naive or flash")),
+            "--backend" if value == "cpu" || value == "gpu" => a.backend = value,
+            "--backend" => return Err(format!("invalid value {value:?} for --backend: cpu or gpu")),
+            "--dump" => a.dump = Some(value.into()),
+            other => {
+                return Err(format!(
+                    "unknown flag {other} for attention (allowed: --seq-len, --head-dim, --heads, --kv-heads, --causal, --kernel, --backend, --seed, --dump, --json)"
+                ))
+            }
+        }
+    }
+    if a.dims.n_kv_heads == 0 {
+        a.dims.n_kv_heads = a.dims.n_heads;
+    }
+    a.dims.validate()?;
+    Ok(a)
+}
+
+/// Tile sizes of the CPU flash twin when the CLI runs it (the GPU's default for d = 64).
+pub const CPU_FLASH_TILES: (usize, usize) = (64, 32);
+
+/// `mlplay attention`: run one kernel on one backend, time it, and compare it with the CPU
+/// naive result. `Err((code, message))`: 2 for bad flags, 1 for a missing GPU.
+pub fn cli(args: &[String]) -> Result<crate::json::Json, (u8, String)> {
+    use crate::json::Json;
+    let a = parse_cli(args).map_err(|e| (2, e))?;
+    let qkv = Qkv::random(a.dims, a.seed);
+    let opts = Options {
+        causal: a.causal,
+        temperature: 1.0,
+    };
+    let (out, ms, method, adapter, tiles) = match a.backend.as_str() {
+        "cpu" => {
+            let t0 = std::time::Instant::now();
+            let (out, tiles) = if a.kernel == "naive" {
+                (attention(&qkv, opts), None)
+            } else {
+                let (br, bc) = CPU_FLASH_TILES;
+                (
+                    crate::flash::flash_attention(&qkv, opts, br, bc),
+                    Some((br, bc)),
+                )
+            };
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            (out, ms, "wall-clock", "CPU (ndarray)".to_string(), tiles)
+        }
+        _ => run_gpu(&a, &qkv, opts)?,
+    };
+    let reference = attention(&qkv, opts);
+    let diff = max_abs_diff(&out, &reference);
+    if let Some(dir) = &a.dump {
+        let d = a.dims;
+        std::fs::create_dir_all(dir).map_err(|e| (1, format!("{}: {e}", dir.display())))?;
+        for (name, shape, data) in [
+            (
+                "q.npy",
+                [d.n_heads, d.seq_len, d.head_dim],
+                qkv.q.as_slice(),
+            ),
+            (
+                "k.npy",
+                [d.n_kv_heads, d.seq_len, d.head_dim],
+                qkv.k.as_slice(),
+            ),
+            (
+                "v.npy",
+                [d.n_kv_heads, d.seq_len, d.head_dim],
+                qkv.v.as_slice(),
+            ),
+            ("o.npy", [d.n_heads, d.seq_len, d.head_dim], out.as_slice()),
+        ] {
+            let path = dir.join(name);
+            write_npy(&path, &shape, data.expect("standard layout"))
+                .map_err(|e| (1, format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(Json::obj([
+        ("backend", Json::str(&a.backend)),
+        ("adapter", Json::str(adapter)),
+        ("kernel", Json::str(&a.kernel)),
+        ("seq_len", Json::Num(a.dims.seq_len as f64)),
+        ("head_dim", Json::Num(a.dims.head_dim as f64)),
+        ("heads", Json::Num(a.dims.n_heads as f64)),
+        ("kv_heads", Json::Num(a.dims.n_kv_heads as f64)),
+        ("causal", Json::Bool(a.causal)),
+        ("seed", Json::Num(a.seed as f64)),
+        (
+            "tiles",
+            tiles.map_or(Json::Null, |(br, bc)| {
+                Json::obj([
+                    ("block_rows", Json::Num(br as f64)),
+                    ("block_cols", Json::Num(bc as f64)),
+                ])
+            }),
+        ),
+        ("time_ms", Json::Num(ms)),
+        ("timing", Json::str(method)),
+        ("gflops", Json::Num(a.dims.flops() / (ms * 1e-3) / 1e9)),
+        ("max_abs_diff", Json::Num(f64::from(diff))),
+        (
+            "dump",
+            a.dump
+                .as_ref()
+                .map_or(Json::Null, |d| Json::str(d.display().to_string())),
+        ),
+    ]))
+}
+
+type Run = (
+    Array3<f32>,
+    f64,
+    &'static str,
+    String,
+    Option<(usize, usize)>,
+);
+
+#[cfg(feature = "gpu")]
+fn run_gpu(a: &CliArgs, qkv: &Qkv, opts: Options) -> Result<Run, (u8, String)> {
+    use crate::gpu::{self, block_on, AttnBuffers, GpuContext};
+    let ctx = GpuContext::acquire_blocking().map_err(|e| (1, e))?;
+    let gpu_err = |e: String| (1, format!("{}: {e}", ctx.adapter_name()));
+    let bufs = AttnBuffers::upload(&ctx, qkv).map_err(gpu_err)?;
+    let (timing, tiles) = if a.kernel == "naive" {
+        let k = gpu::attention::NaiveAttention::new(&ctx);
+        let plan = k.plan(&ctx, &bufs, opts, 0);
+        block_on(gpu::run(&ctx, &plan)).map_err(gpu_err)?; // warm-up: first-use costs
+        (block_on(gpu::run(&ctx, &plan)).map_err(gpu_err)?, None)
+    } else {
+        let k = gpu::flash::FlashAttention::new(&ctx, bufs.dp).map_err(gpu_err)?;
+        let plan = k.plan(&ctx, &bufs, opts).map_err(gpu_err)?;
+        block_on(gpu::run(&ctx, &plan)).map_err(gpu_err)?;
+        let t = block_on(gpu::run(&ctx, &plan)).map_err(gpu_err)?;
+        (t, Some((k.config.block_rows(), k.config.block_cols())))
+    };
+    let out = block_on(bufs.read_output(&ctx)).map_err(gpu_err)?;
+    Ok((out, timing.ms, timing.method, ctx.adapter_name(), tiles))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn run_gpu(_: &CliArgs, _: &Qkv, _: Options) -> Result<Run, (u8, String)> {
+    Err((
+        2,
+        "this mlplay was built without the gpu feature: rebuild with --features gpu, or use --backend cpu".into(),
+    ))
+}

@@ -2,7 +2,7 @@
 //!
 //! Map of the crate:
 //! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`attention`],
-//!   [`flash`];
+//!   [`flash`], [`kvcache`];
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
@@ -16,6 +16,7 @@
 pub mod attention;
 pub mod flash;
 pub mod json;
+pub mod kvcache;
 pub mod params;
 pub mod ppo_clip;
 pub mod rng;

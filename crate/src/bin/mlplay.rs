@@ -3,6 +3,9 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
+//!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+//! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -11,8 +14,12 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str =
-    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n";
+const USAGE: &str = "usage: mlplay list [--json]
+       mlplay <widget> [--key value]... [--json]
+       mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
+                        --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+       mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
+";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -42,6 +49,32 @@ fn main() -> ExitCode {
         }
         println!("{}", widgets::list_json());
         return ExitCode::SUCCESS;
+    }
+    // Widgets whose CLI takes flags beyond their parameter table.
+    match command.as_str() {
+        "attention" => {
+            return match mlplay::attention::cli(&args[1..]) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err((2, msg)) => usage_error(&msg),
+                Err((code, msg)) => {
+                    eprintln!("mlplay attention: {msg}");
+                    ExitCode::from(code)
+                }
+            }
+        }
+        "kv-cache" => {
+            return match mlplay::kvcache::cli(&args[1..]) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => usage_error(&msg),
+            }
+        }
+        _ => {}
     }
     let Some(spec) = widgets::find(command) else {
         let names: Vec<_> = widgets::ALL.iter().map(|w| w.name).collect();
