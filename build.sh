@@ -296,11 +296,17 @@ count_tap() { # LABEL TAPFILE
   COUNTS+=("$1 ${p:-0}")
 }
 
+# lint_files js|html : the hand-written files the JS lint covers (not www/pkg).
 lint_files() {
-  local f
+  local f patterns
+  if [[ $1 == js ]]; then
+    patterns=(www/*.js tests/e2e/*.mjs bench/*.mjs eslint.config.mjs)
+  else
+    patterns=(www/*.html www/*/*.html)
+  fi
   shopt -s nullglob
-  for f in www/*.js tests/e2e/*.mjs bench/*.mjs eslint.config.mjs; do
-    printf '%s\n' "$f"
+  for f in ${patterns[@]+"${patterns[@]}"}; do
+    [[ $f == www/pkg/* ]] || printf '%s\n' "$f"
   done
   shopt -u nullglob
 }
@@ -322,12 +328,13 @@ run_wasm_tests() {
 }
 
 run_lint() {
-  local files=()
-  mapfile -t files < <(lint_files)
-  [[ ${#files[@]} -gt 0 ]] || die "no JavaScript files to lint" "is www/mlplay.js there?"
-  note "eslint + prettier --check on ${#files[@]} files"
-  node_modules/.bin/eslint --max-warnings 0 "${files[@]}" &&
-    node_modules/.bin/prettier --check --log-level warn "${files[@]}"
+  local js=() html=()
+  mapfile -t js < <(lint_files js)
+  mapfile -t html < <(lint_files html)
+  [[ ${#js[@]} -gt 0 ]] || die "no JavaScript files to lint" "is www/mlplay.js there?"
+  note "eslint on ${#js[@]} JS files; prettier --check on those and ${#html[@]} HTML pages"
+  node_modules/.bin/eslint --max-warnings 0 "${js[@]}" &&
+    node_modules/.bin/prettier --check --log-level warn "${js[@]}" ${html[@]+"${html[@]}"}
 }
 
 # run_e2e MODE(1|0) : node --test over tests/e2e/*.test.mjs; returns its exit code.
@@ -388,11 +395,12 @@ cmd_test() {
   stop_server
 
   say "test counts: ${COUNTS[*]}"
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   if [[ $e2e_fail -ne 0 || $FAILED -ne 0 ]]; then
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
     die "browser end-to-end tests failed" "see the failures above; screenshots are in target/e2e-shots/"
   fi
   say "all checks passed: fmt, clippy (native, wasm), cargo test, build, wasm tests, lint, e2e (WebGPU on and off)"
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
 }
 
 # ----------------------------------------------------------------------------- bench

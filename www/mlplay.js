@@ -10,6 +10,9 @@ import init, { registry, Handle, lastPanic } from "./pkg/mlplay.js";
 
 const here = new URL(".", import.meta.url);
 const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+/** With reduced motion, a training widget redraws at most this often (ms) instead of every frame. */
+const CALM_REDRAW_MS = 500;
 
 const STYLE = `
 :host { display: block; margin: 1.5rem 0; color-scheme: light dark;
@@ -76,6 +79,17 @@ const esc = (s) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
   );
 
+// A log-scale slider (`p.log`) moves in steps of LOG_STEP in log10(value), about 12% per
+// notch, and rounds what it sets to two significant figures (10000, 11000, ..., 500000), so
+// every notch changes the value. Attributes, URLs and the JS API still set exact values.
+const LOG_STEP = 0.05;
+const sliderPos = (p, v) => (p.log ? Math.log10(v) : v);
+function sliderValue(p, pos) {
+  if (!p.log) return pos;
+  const v = Math.min(p.max, Math.max(p.min, Number((10 ** Number(pos)).toPrecision(2))));
+  return String(v);
+}
+
 function download(root, name, blob) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
@@ -98,6 +112,7 @@ class MlWidget extends HTMLElement {
   #playing = false;
   #loop = 0;
   #budget = 8; // ms of training per frame: the page stays at display rate
+  #drawnAt = 0;
   #ready;
   #resolveReady;
 
@@ -125,8 +140,9 @@ class MlWidget extends HTMLElement {
         ? `<select id="${id(p.key)}" data-key="${p.key}" aria-describedby="${id(p.key)}-doc">${p.choices
             .map((c, i) => `<option value="${i}">${esc(c)}</option>`)
             .join("")}</select>`
-        : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${p.min}" max="${p.max}"
-            step="${p.step}" value="${p.default}" aria-describedby="${id(p.key)}-doc">`;
+        : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${sliderPos(p, p.min)}"
+            max="${sliderPos(p, p.max)}" step="${p.log ? LOG_STEP : p.step}" value="${sliderPos(p, p.default)}"
+            aria-describedby="${id(p.key)}-doc">`;
     const controls = spec.params
       .map(
         (p) => `<div class="ctl" data-key="${p.key}">
@@ -187,8 +203,9 @@ class MlWidget extends HTMLElement {
     const root = this.shadowRoot;
     root.addEventListener("input", (e) => {
       const key = e.target.dataset?.key;
-      if (key && (e.target.type === "range" || e.target.localName === "select"))
-        this.#set(key, e.target.value);
+      const p = this.spec.params.find((q) => q.key === key);
+      if (p && e.target.type === "range") this.#set(key, sliderValue(p, e.target.value));
+      else if (p && e.target.localName === "select") this.#set(key, e.target.value);
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
@@ -338,8 +355,10 @@ class MlWidget extends HTMLElement {
     for (const p of this.spec.params) {
       const v = h.get(p.key);
       const input = root.querySelector(`input[data-key="${p.key}"], select[data-key="${p.key}"]`);
-      if (input && Number(input.value) !== v) input.value = String(v);
+      const pos = sliderPos(p, v);
+      if (input && Number(input.value) !== pos) input.value = String(pos);
       const text = h.format(p.key);
+      if (input && p.log) input.setAttribute("aria-valuetext", text);
       root.querySelector(`output[data-key="${p.key}"]`).value = text;
       const b = root.querySelector(`.values b[data-key="${p.key}"]`);
       if (b) b.textContent = text;
@@ -448,8 +467,14 @@ class MlWidget extends HTMLElement {
     this.#loop = requestAnimationFrame(() => {
       this.#loop = 0;
       const progress = this.#trainOnce();
-      this.#render();
-      if (progress && !progress.done && !progress.error) this.#train();
+      const now = performance.now();
+      const going = progress && !progress.done && !progress.error;
+      const calm = reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS;
+      if (!calm) {
+        this.#drawnAt = now;
+        this.#render();
+      }
+      if (going) this.#train();
       else {
         this.#playing = false;
         this.#syncTrainer();

@@ -27,6 +27,10 @@ pub struct ParamSpec {
     /// Named options (a toggle or a menu): the value is the index of one of them, written by
     /// name in URLs, attributes and the CLI. Empty for a number.
     pub choices: &'static [&'static str],
+    /// A slider that moves in equal ratios (a log scale) rather than equal steps, for numbers
+    /// that span decades (a RoPE base from 10 to 10^7). Only the slider is logarithmic: the
+    /// value, its range check and what URLs, attributes and the CLI write stay exact.
+    pub log: bool,
 }
 
 impl ParamSpec {
@@ -52,7 +56,14 @@ impl ParamSpec {
             max,
             step,
             choices: &[],
+            log: false,
         }
+    }
+
+    /// The same number on a logarithmic slider (see [`ParamSpec::log`]); `min` must be > 0.
+    pub const fn log_scale(self) -> Self {
+        assert!(self.min > 0.0, "a log-scale slider needs min > 0");
+        ParamSpec { log: true, ..self }
     }
 
     /// One of several named options, `choices[default]` by default.
@@ -74,6 +85,7 @@ impl ParamSpec {
             max: (choices.len() - 1) as f64,
             step: 1.0,
             choices,
+            log: false,
         }
     }
 
@@ -113,9 +125,21 @@ impl ParamSpec {
         }
     }
 
+    /// Whole numbers in steps larger than one (an even head dimension: 2, 4, 6, ...).
+    fn is_stepped(&self) -> bool {
+        !self.is_choice() && self.is_integer() && self.step > 1.0
+    }
+
     fn range_text(&self) -> String {
         if self.is_choice() {
             format!("one of {}", self.choices.join(", "))
+        } else if self.is_stepped() {
+            format!(
+                "{} to {} in steps of {}",
+                self.format(self.min),
+                self.format(self.max),
+                self.format(self.step)
+            )
         } else {
             format!("{} to {}", self.format(self.min), self.format(self.max))
         }
@@ -135,6 +159,7 @@ impl ParamSpec {
                 "choices",
                 Json::Arr(self.choices.iter().map(|c| Json::str(*c)).collect()),
             ),
+            ("log", Json::Bool(self.log)),
         ])
     }
 }
@@ -189,6 +214,8 @@ pub struct Params {
 enum Bad {
     NotANumber,
     Fraction(f64),
+    /// A whole number between the steps of a stepped parameter: the nearest step instead.
+    OffGrid(f64, f64),
     Below(f64),
     Above(f64),
 }
@@ -210,6 +237,15 @@ fn check(p: &ParamSpec, raw: &str) -> Result<f64, Bad> {
     }
     if p.is_integer() && v.fract() != 0.0 {
         return Err(Bad::Fraction(v));
+    }
+    if p.is_stepped() && ((v - p.min) / p.step).fract() != 0.0 {
+        let below = p.min + ((v - p.min) / p.step).floor() * p.step;
+        let nearest = if v - below < below + p.step - v || below + p.step > p.max {
+            below
+        } else {
+            below + p.step
+        };
+        return Err(Bad::OffGrid(v, nearest));
     }
     Ok(v)
 }
@@ -284,6 +320,14 @@ impl Params {
                     "{v} is above the maximum; clamped to {} (range {})",
                     p.format(p.max),
                     p.range_text()
+                )),
+            ),
+            Err(Bad::OffGrid(v, nearest)) => (
+                nearest,
+                Some(format!(
+                    "{v} is not one of the steps ({}); using {}",
+                    p.range_text(),
+                    p.format(nearest)
                 )),
             ),
             Err(Bad::Fraction(v)) => (

@@ -42,6 +42,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 0.5,
             step: 0.01,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "adv",
@@ -53,6 +54,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 2.0,
             step: 0.1,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "lr",
@@ -64,6 +66,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 5.0,
             step: 0.05,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "epochs",
@@ -75,6 +78,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 100.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "actions",
@@ -86,6 +90,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 8.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
         ParamSpec {
             key: "seed",
@@ -97,6 +102,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             max: 9999.0,
             step: 1.0,
             choices: &[],
+            log: false,
         },
     ],
 };
@@ -177,7 +183,7 @@ pub fn curve(adv: f64, eps: f64, r_max: f64, n: usize) -> Curve {
 
 fn softmax(logits: &Array1<f64>) -> Array1<f64> {
     let m = logits.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let e = logits.mapv(|z| (z - m).exp()); // (n,)
+    let e = logits.mapv(|z| crate::math::exp(z - m)); // (n,), same bits on the CLI and in wasm
     let s = e.sum();
     e / s
 }

@@ -2,8 +2,8 @@
 //!
 //! Every random draw in the crate goes through an explicit `Rng` built from a widget's
 //! `seed` parameter, so the same seed gives the same numbers on the CLI and in the browser
-//! (no platform RNG, no floating-point differences: integer arithmetic only until the final
-//! conversion to f64).
+//! (no platform RNG, no floating-point differences: integer arithmetic until the final
+//! conversion to f64, and [`crate::math`] for the transcendental functions of `normal`).
 
 /// xoshiro256** (Blackman & Vigna 2018).
 #[derive(Clone, Debug)]
@@ -55,10 +55,13 @@ impl Rng {
     }
 
     /// Standard normal by the Box-Muller transform (one of the pair; simple over fast).
+    /// `ln` and `cos` come from [`crate::math`], not the platform's maths library (glibc
+    /// natively), whose last bits differ: the same seed gives the same bits on the CLI and in
+    /// the browser.
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        (-2.0 * crate::math::ln(u1)).sqrt() * crate::math::cos(std::f64::consts::TAU * u2)
     }
 }
 

@@ -6,9 +6,10 @@
 use crate::json::Json;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
+use crate::rope;
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC];
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -18,6 +19,7 @@ pub fn find(name: &str) -> Option<&'static WidgetSpec> {
 pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

@@ -3,6 +3,8 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
+//! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
 //! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
@@ -16,6 +18,7 @@ use mlplay::widgets;
 
 const USAGE: &str = "usage: mlplay list [--json]
        mlplay <widget> [--key value]... [--json]
+       mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]
        mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
                         --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
        mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
@@ -83,6 +86,17 @@ fn main() -> ExitCode {
             names.join(", ")
         ));
     };
+    // RoPE's explicit vectors (--q, --k) and --matrix are not slider parameters.
+    if spec.name == "rope" {
+        match mlplay::rope::cli(&args[1..]) {
+            Some(Ok(out)) => {
+                println!("{out}");
+                return ExitCode::SUCCESS;
+            }
+            Some(Err(msg)) => return usage_error(&msg),
+            None => {}
+        }
+    }
     let mut params = Params::defaults(spec);
     let mut rest = args[1..].iter();
     while let Some(flag) = rest.next() {

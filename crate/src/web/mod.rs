@@ -8,6 +8,7 @@
 
 mod plot;
 mod ppo_clip;
+mod rope;
 
 use std::cell::RefCell;
 
@@ -64,6 +65,7 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
