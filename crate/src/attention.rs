@@ -389,7 +389,7 @@ type Run = (
     Option<(usize, usize)>,
 );
 
-#[cfg(feature = "gpu")]
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 fn run_gpu(a: &CliArgs, qkv: &Qkv, opts: Options) -> Result<Run, (u8, String)> {
     use crate::gpu::{self, block_on, AttnBuffers, GpuContext};
     let ctx = GpuContext::acquire_blocking().map_err(|e| (1, e))?;
@@ -411,7 +411,7 @@ fn run_gpu(a: &CliArgs, qkv: &Qkv, opts: Options) -> Result<Run, (u8, String)> {
     Ok((out, timing.ms, timing.method, ctx.adapter_name(), tiles))
 }
 
-#[cfg(not(feature = "gpu"))]
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
 fn run_gpu(_: &CliArgs, _: &Qkv, _: Options) -> Result<Run, (u8, String)> {
     Err((
         2,

@@ -109,11 +109,11 @@ pub const DTYPES: &[(&str, usize)] = &[("bf16", 2), ("fp16", 2), ("fp32", 4), ("
 
 /// GPU memory sizes offered for "how many fit", GiB, with a card of that size.
 pub const GPUS: &[(&str, f64)] = &[
-    ("24 GiB (RTX 4090)", 24.0),
-    ("40 GiB (A100 40GB)", 40.0),
-    ("48 GiB (L40S)", 48.0),
-    ("80 GiB (H100)", 80.0),
-    ("140 GiB (H200)", 140.0),
+    ("RTX 4090", 24.0),
+    ("A100 40GB", 40.0),
+    ("L40S", 48.0),
+    ("H100", 80.0),
+    ("H200", 140.0),
 ];
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -148,8 +148,9 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             32768.0,
             256.0,
             131072.0,
-            256.0,
-        ),
+            1.0,
+        )
+        .log_scale(),
         ParamSpec::number(
             "batch",
             "Batch",
@@ -180,10 +181,10 @@ pub const SPEC: WidgetSpec = WidgetSpec {
         ),
         ParamSpec::choice(
             "gpu",
-            "GPU memory",
+            "GPU memory, GiB",
             "GPU",
-            "Memory of one GPU, for how many sequences fit beside the bf16 weights.",
-            4,
+            "Memory of one GPU (RTX 4090, A100 40GB, L40S, H100, H200), for how many caches fit.",
+            3,
             &["24", "40", "48", "80", "140"],
         ),
     ],
@@ -255,9 +256,8 @@ pub fn cache_bytes(
     bytes_per_token(p, n_kv_heads, bytes_per_element) * context as u64 * batch as u64
 }
 
-/// Sequences of `context` tokens whose caches fit in `gpu_gib` beside bf16 weights.
-pub fn sequences_that_fit(p: &Preset, per_sequence: u64, gpu_gib: f64) -> u64 {
-    let free = gpu_gib * GIB - weight_bytes(p);
+/// Caches of `per_sequence` bytes that fit in `free` bytes.
+pub fn caches_that_fit(per_sequence: u64, free: f64) -> u64 {
     if free <= 0.0 || per_sequence == 0 {
         0
     } else {
@@ -298,7 +298,10 @@ pub struct Data {
     pub bytes: u64,
     pub per_sequence: u64,
     pub weight_bytes: f64,
+    /// Sequences of this context whose caches fit on an empty GPU of the chosen size.
     pub sequences_fit: u64,
+    /// The same beside the model's bf16 weights.
+    pub sequences_fit_with_weights: u64,
     pub bars: Vec<Bar>,
     pub curves: Vec<Curve>,
 }
@@ -363,7 +366,11 @@ pub fn compute(c: &Config) -> Data {
         bytes: per_sequence * c.batch as u64,
         per_sequence,
         weight_bytes: weight_bytes(p),
-        sequences_fit: sequences_that_fit(p, per_sequence, c.gpu_gib),
+        sequences_fit: caches_that_fit(per_sequence, c.gpu_gib * GIB),
+        sequences_fit_with_weights: caches_that_fit(
+            per_sequence,
+            c.gpu_gib * GIB - weight_bytes(p),
+        ),
         bars,
         curves,
         config: c.clone(),
@@ -413,6 +420,10 @@ impl Data {
             ("gpu_gib", Json::Num(self.config.gpu_gib)),
             ("weight_bytes", Json::Num(self.weight_bytes)),
             ("sequences_fit", Json::Num(self.sequences_fit as f64)),
+            (
+                "sequences_fit_with_weights",
+                Json::Num(self.sequences_fit_with_weights as f64),
+            ),
             ("bars", self.panel_json(0)),
             ("curves", self.panel_json(1)),
         ])

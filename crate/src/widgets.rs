@@ -4,12 +4,13 @@
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
 use crate::json::Json;
+use crate::kvcache;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 use crate::rope;
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC];
+pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC, &kvcache::SPEC];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -20,6 +21,7 @@ pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
         "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
+        "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

@@ -6,6 +6,8 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod attn_draw;
+mod kvcache;
 mod plot;
 mod ppo_clip;
 mod rope;
@@ -66,6 +68,7 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
         "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
+        "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }

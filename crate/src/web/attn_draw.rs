@@ -1,0 +1,141 @@
+//! Drawing shared by the attention widgets (`<ml-attention>`, `<ml-flash-attention>`,
+//! `<ml-kv-cache>`): a chart with its own tick labels (log axes by plotting log10), a
+//! sequential colour map for probabilities, heatmaps, and the backend line under a panel.
+
+use std::ops::Range;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::plot::{err, tick, Area, Chart, Theme};
+
+/// An axis's tick count and tick label formatter.
+pub(crate) type Labels<'f> = (usize, &'f dyn Fn(&f64) -> String);
+
+/// A titled chart on f64 axes, with its own tick labels and counts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn chart<'a>(
+    area: &'a Area,
+    theme: &Theme,
+    title: &str,
+    x: Range<f64>,
+    y: Range<f64>,
+    desc: [&str; 2],
+    labels: [Labels; 2],
+    y_label_width: u32,
+) -> Result<Chart<'a>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, theme.text(13.0))
+        .margin(8)
+        .margin_right(16)
+        .x_label_area_size(if desc[0].is_empty() { 22 } else { 36 })
+        .y_label_area_size(y_label_width)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(theme.grid)
+        .axis_style(theme.muted)
+        .label_style(theme.muted_text(11.0))
+        .axis_desc_style(theme.text(12.0))
+        .x_labels(labels[0].0)
+        .y_labels(labels[1].0)
+        .x_label_formatter(labels[0].1)
+        .y_label_formatter(labels[1].1)
+        .x_desc(desc[0])
+        .y_desc(desc[1])
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// A colour between two others, t in [0, 1].
+pub(crate) fn mix(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let f = |x: u8, y: u8| (f64::from(x) + (f64::from(y) - f64::from(x)) * t).round() as u8;
+    RGBColor(f(a.0, b.0), f(a.1, b.1), f(a.2, b.2))
+}
+
+/// 1, 10, 100, 1k, 10k, 100k, 1M.
+pub(crate) fn compact(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{}G", tick((v / 1e9 * 10.0).round() / 10.0))
+    } else if v >= 1e6 {
+        format!("{}M", tick((v / 1e6 * 10.0).round() / 10.0))
+    } else if v >= 1e3 {
+        format!("{}k", tick((v / 1e3 * 10.0).round() / 10.0))
+    } else {
+        tick(v)
+    }
+}
+
+/// One line of text at the top left of an area.
+pub(crate) fn note(area: &Area, theme: &Theme, text: &str, y: i32) -> Result<(), String> {
+    area.draw(&Text::new(
+        text.to_string(),
+        (10, y),
+        theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    ))
+    .map_err(err)
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+pub(crate) enum Mark {
+    Line(RGBColor),
+    Dashed(RGBColor),
+    Dot(RGBColor),
+}
+
+/// Legend entries laid out left to right, wrapping at the area's width: the positions of
+/// each entry and the height needed (CSS px).
+pub(crate) fn legend_layout(labels: &[String], width: f64) -> (Vec<(i32, i32)>, f64) {
+    let mut pos = Vec::with_capacity(labels.len());
+    let (mut x, mut y) = (10.0, 8.0);
+    for label in labels {
+        let w = 30.0 + 6.4 * label.chars().count() as f64 + 16.0;
+        if x > 10.0 && x + w > width - 6.0 {
+            x = 10.0;
+            y += 18.0;
+        }
+        pos.push((x as i32, y as i32));
+        x += w;
+    }
+    (pos, y + 14.0)
+}
+
+/// A legend strip (drawn outside the plot, so it never covers data).
+pub(crate) fn legend(area: &Area, theme: &Theme, items: &[(Mark, String)]) -> Result<(), String> {
+    let (w, _) = area.dim_in_pixel();
+    let labels: Vec<String> = items.iter().map(|i| i.1.clone()).collect();
+    let (pos, _) = legend_layout(&labels, f64::from(w));
+    for ((mark, label), (x, y)) in items.iter().zip(pos) {
+        let yc = y + 6;
+        match *mark {
+            Mark::Line(c) => area.draw(&PathElement::new(
+                [(x, yc), (x + 22, yc)],
+                c.stroke_width(2),
+            )),
+            Mark::Dashed(c) => {
+                for k in 0..3 {
+                    area.draw(&PathElement::new(
+                        [(x + 8 * k, yc), (x + 8 * k + 5, yc)],
+                        c.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+                }
+                Ok(())
+            }
+            Mark::Dot(c) => area.draw(&Circle::new((x + 11, yc), 4, c.filled())),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x + 28, yc),
+            theme.text(11.5).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
