@@ -138,7 +138,9 @@ describe("<ml-kv-cache>", () => {
     const cli = path.join(REPO_ROOT, "target", "release", "mlplay");
     assert.ok(existsSync(cli), `${cli} missing: build it with ./build.sh`);
     const args = ["kv-cache", "--preset", "qwen2.5-7b", "--context", "65536", "--batch", "3"];
-    const fromCli = JSON.parse(execFileSync(cli, [...args, "--dtype", "fp16", "--json"], { encoding: "utf8" }));
+    const fromCli = JSON.parse(
+      execFileSync(cli, [...args, "--dtype", "fp16", "--json"], { encoding: "utf8" }),
+    );
     const { context, page, problems } = await openPage(browser);
     try {
       await gotoReady(page, `${EMBED}&preset=qwen2.5-7b&context=65536&batch=3&dtype=fp16`);
