@@ -64,6 +64,12 @@ button:focus-visible, input:focus-visible, textarea:focus-visible { outline: 2px
 .error[hidden], .share-panel[hidden] { display: none; }
 .share-panel { border: 1px dashed var(--ml-border); border-radius: 6px; padding: 8px 10px; margin: 6px 0; }
 .share-panel label { display: block; font-size: 0.85rem; color: var(--ml-muted); margin-top: 4px; }
+.text-input { border: 1px solid var(--ml-border); border-radius: 6px; padding: 6px 10px; margin: 8px 0; }
+.text-input summary { cursor: pointer; font-size: 0.92rem; font-weight: 600; }
+.text-input p { color: var(--ml-muted); font-size: 0.85rem; margin: 4px 0; }
+.text-input textarea { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border); border-radius: 4px; padding: 4px 6px; }
+.text-status { font-size: 0.85rem; color: var(--ml-muted); align-self: center; }
 .share-panel textarea, .share-panel input { width: 100%; box-sizing: border-box; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
   background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border); border-radius: 4px; padding: 4px 6px; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
@@ -165,6 +171,21 @@ class MlWidget extends HTMLElement {
           <span class="progress-text" aria-live="off"></span>
         </div>`
       : "";
+    const text = spec.text_input
+      ? `<details class="text-input">
+          <summary>${esc(spec.text_input.label)}</summary>
+          <p id="ml-text-doc">${esc(spec.text_input.doc)}</p>
+          <textarea rows="8" spellcheck="false" data-text aria-label="${esc(spec.text_input.label)}"
+            aria-describedby="ml-text-doc"></textarea>
+          <div class="toolbar">
+            <button data-action="text-apply">Apply</button>
+            <button data-action="text-load">Load file…</button>
+            <input type="file" accept="${esc(spec.text_input.accept)}" data-text-file hidden>
+            <button data-action="text-clear">Use generated data</button>
+            <span class="text-status" role="status"></span>
+          </div>
+        </details>`
+      : "";
     const panels = spec.panels
       .map(
         (title, i) => `<figure class="panel" style="margin:10px 0 4px">
@@ -198,6 +219,7 @@ class MlWidget extends HTMLElement {
         </div>
         <div class="share-panel" hidden></div>
         ${trainer}
+        ${text}
         ${panels}
       </div>`;
     const root = this.shadowRoot;
@@ -209,6 +231,10 @@ class MlWidget extends HTMLElement {
     });
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
+      if (e.target.matches?.("[data-text-file]")) this.#loadFile(e.target);
+    });
+    root.querySelector("details.text-input")?.addEventListener("toggle", (e) => {
+      if (e.target.open) this.#fillText();
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -444,6 +470,12 @@ class MlWidget extends HTMLElement {
         this.#syncControls();
         this.#schedule();
       });
+    } else if (action === "text-apply") {
+      this.setText(this.shadowRoot.querySelector("[data-text]").value);
+    } else if (action === "text-clear") {
+      this.setText("");
+    } else if (action === "text-load") {
+      this.shadowRoot.querySelector("[data-text-file]").click();
     } else if (action === "dismiss") {
       this.#notices.clear();
       this.#syncControls();
@@ -520,6 +552,64 @@ class MlWidget extends HTMLElement {
   pause() {
     this.#playing = false;
     this.#syncTrainer();
+  }
+
+  /** Widgets with a text box: the data as text, in the format `setText` reads. */
+  get text() {
+    return this.#guard(() => this.#h().text()) ?? "";
+  }
+
+  /**
+   * Widgets with a text box: use `text` as the widget's data ("" goes back to the generated
+   * data). Returns {ok, message}; a failure shows a notice and keeps the data in force.
+   */
+  setText(text) {
+    const result = this.#guard(() => JSON.parse(this.#h().setText(String(text))));
+    if (!result) return { ok: false, message: "this widget stopped after an internal error" };
+    const status = this.shadowRoot.querySelector(".text-status");
+    if (result.ok) {
+      this.#notices.delete("text");
+      if (status) status.textContent = result.message;
+      this.#fillText();
+    } else {
+      this.#notices.set("text", result.message);
+      if (status) status.textContent = "";
+    }
+    this.#syncControls();
+    this.#schedule();
+    this.dispatchEvent(
+      new CustomEvent("change", {
+        detail: {
+          key: "text",
+          value: result.message,
+          params: this.#guard(() => JSON.parse(this.#h().state()).params),
+        },
+        bubbles: true,
+        composed: true,
+      }),
+    );
+    return result;
+  }
+
+  #fillText() {
+    const area = this.shadowRoot.querySelector("[data-text]");
+    if (area) area.value = this.text;
+  }
+
+  #loadFile(input) {
+    const file = input.files?.[0];
+    if (!file) return;
+    file.text().then(
+      (text) => {
+        this.shadowRoot.querySelector("[data-text]").value = text;
+        this.setText(text);
+        input.value = "";
+      },
+      (err) => {
+        this.#notices.set("text", `could not read ${file.name}: ${err.message || err}`);
+        this.#syncControls();
+      },
+    );
   }
 
   #toggleShare(action, button) {

@@ -49,6 +49,31 @@ pub(crate) trait View {
     }
     /// Trainers only: start training again from scratch with the current parameters.
     fn restart(&mut self, _params: &Params) {}
+    /// Widgets that take data as text (pasted, or loaded from a file): what the page's text
+    /// box is for. `None` (the default): no text box.
+    fn text_input(&self) -> Option<&'static TextInput> {
+        None
+    }
+    /// The data the text box shows now, in the format `set_text` reads.
+    fn text(&self) -> String {
+        String::new()
+    }
+    /// Use `text` as the widget's data; an empty text goes back to the widget's own
+    /// (generated) data. `Ok` carries a short summary of what was read; `Err` a message for
+    /// a notice, with the data in force kept.
+    fn set_text(&mut self, _params: &Params, _text: &str) -> Result<String, String> {
+        Err("this widget takes no text input".to_string())
+    }
+}
+
+/// A widget's text box: data given as text, e.g. a CSV of preference pairs.
+pub(crate) struct TextInput {
+    /// The box's heading, e.g. "Preference pairs (CSV)".
+    pub label: &'static str,
+    /// The format, and what applying it does, in a sentence or two.
+    pub doc: &'static str,
+    /// File types the "Load file" picker offers, e.g. ".csv,text/csv".
+    pub accept: &'static str,
 }
 
 /// Milliseconds from the browser's clock, for trainers' time budgets.
@@ -99,7 +124,7 @@ pub fn registry() -> String {
         widgets::ALL
             .iter()
             .map(|spec| {
-                let (_, info) = view_for(spec);
+                let (view, info) = view_for(spec);
                 let mut obj = spec.to_json();
                 if let Json::Obj(pairs) = &mut obj {
                     pairs.push((
@@ -107,6 +132,14 @@ pub fn registry() -> String {
                         Json::Arr(info.panels.iter().map(|t| Json::str(*t)).collect()),
                     ));
                     pairs.push(("equation".into(), Json::str(info.equation)));
+                    let text_input = view.text_input().map_or(Json::Null, |t| {
+                        Json::obj([
+                            ("label", Json::str(t.label)),
+                            ("doc", Json::str(t.doc)),
+                            ("accept", Json::str(t.accept)),
+                        ])
+                    });
+                    pairs.push(("text_input".into(), text_input));
                 }
                 obj
             })
@@ -214,6 +247,24 @@ impl Handle {
     pub fn restart(&mut self) {
         self.fresh();
         self.view.restart(&self.params);
+    }
+
+    /// The widget's data as text (what its text box shows); "" for widgets without one.
+    pub fn text(&mut self) -> String {
+        self.fresh().text()
+    }
+
+    /// Use `text` as the widget's data ("" goes back to its generated data). Returns
+    /// `{"ok": true, "message": summary}` or `{"ok": false, "message": why}` as JSON; on
+    /// failure the data in force is kept.
+    #[wasm_bindgen(js_name = setText)]
+    pub fn set_text(&mut self, text: &str) -> String {
+        self.fresh();
+        let (ok, message) = match self.view.set_text(&self.params, text) {
+            Ok(m) => (true, m),
+            Err(m) => (false, m),
+        };
+        Json::obj([("ok", Json::Bool(ok)), ("message", Json::str(message))]).to_string()
     }
 
     /// `{"widget", "params", "data"}` as JSON.
