@@ -29,6 +29,9 @@ const STYLE = `
 .box { background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border);
   border-radius: 10px; padding: 14px 16px; box-sizing: border-box; max-width: 100%; }
 header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
+.badge { font-size: 0.78rem; color: var(--ml-muted); border: 1px solid var(--ml-border); border-radius: 999px;
+  padding: 1px 8px; font-variant-numeric: tabular-nums; }
+.badge[hidden] { display: none; }
 h2 { font-size: 1.1rem; margin: 0; }
 .summary { color: var(--ml-muted); margin: 4px 0 8px; font-size: 0.92rem; }
 .equation { overflow-x: auto; padding: 4px 0; font-size: 1.05rem; }
@@ -205,7 +208,7 @@ class MlWidget extends HTMLElement {
       .join("");
     this.shadowRoot.innerHTML = `<style>${STYLE}</style>
       <div class="box" part="box">
-        <header><h2>${esc(spec.title)}</h2></header>
+        <header><h2>${esc(spec.title)}</h2><span class="badge" title="What computes this figure" hidden></span></header>
         <p class="summary">${esc(spec.summary)}</p>
         <div class="equation">${spec.equation}</div>
         <div class="values" aria-live="off">${values}</div>
@@ -301,6 +304,11 @@ class MlWidget extends HTMLElement {
     if (this.#failed) throw new Error("this widget stopped after an internal error");
     if (!this.#handle) {
       this.#handle = new Handle(this.spec.name);
+      // Results that arrive later (GPU readbacks) redraw the element when it is on screen.
+      this.#handle.onUpdate(() => {
+        this.#schedule();
+        this.dispatchEvent(new CustomEvent("update", { bubbles: true, composed: true }));
+      });
       if (this.#query !== null) {
         for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
       } else this.#applyAttributes();
@@ -438,6 +446,10 @@ class MlWidget extends HTMLElement {
         h.draw(panel, canvas, this.#dark(), width, height);
         this.shadowRoot.getElementById(`ml-desc-${panel}`).textContent = h.describe(panel);
       }
+      const badge = this.shadowRoot.querySelector(".badge");
+      const backend = h.backend();
+      badge.hidden = !backend;
+      badge.textContent = backend;
     });
     this.#resolveReady();
   }

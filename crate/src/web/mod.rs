@@ -64,6 +64,29 @@ pub(crate) trait View {
     fn set_text(&mut self, _params: &Params, _text: &str) -> Result<String, String> {
         Err("this widget takes no text input".to_string())
     }
+    /// Widgets that compute asynchronously (on the GPU, say) keep this and call
+    /// [`Redraw::request`] when a result arrives after `update` returned; the page then
+    /// redraws and refreshes the badge. Called once, when the page creates the handle.
+    fn set_redraw(&mut self, _redraw: Redraw) {}
+    /// What computes the numbers, for the badge in the widget's header: "WebGPU: <adapter>",
+    /// "CPU: <why>". `None` (the default): no badge.
+    fn backend(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A request to the page to redraw a widget, from a result that arrived asynchronously.
+/// Cheap to clone; requests after the element was removed do nothing.
+#[derive(Clone)]
+#[allow(dead_code)] // until a widget computes asynchronously
+pub(crate) struct Redraw(std::rc::Rc<js_sys::Function>);
+
+#[allow(dead_code)]
+impl Redraw {
+    pub fn request(&self) {
+        // The callback only schedules a frame; an exception there is the page's to report.
+        let _ = self.0.call0(&JsValue::NULL);
+    }
 }
 
 /// A widget's text box: data given as text, e.g. a CSV of preference pairs.
@@ -183,6 +206,18 @@ impl Handle {
             view,
             dirty: true,
         })
+    }
+
+    /// The page's callback for results that arrive after an update (GPU readbacks): it
+    /// redraws the element. Widgets that compute synchronously never call it.
+    #[wasm_bindgen(js_name = onUpdate)]
+    pub fn on_update(&mut self, callback: js_sys::Function) {
+        self.view.set_redraw(Redraw(std::rc::Rc::new(callback)));
+    }
+
+    /// What computes this widget's numbers (the header badge), or "" for none.
+    pub fn backend(&mut self) -> String {
+        self.fresh().backend().unwrap_or_default()
     }
 
     /// Set one parameter leniently; returns the notice's message when the value was replaced.
