@@ -283,3 +283,150 @@ fn random_inputs_are_seeded_and_in_the_documented_order() {
     let next = rng.normal() as f32;
     assert_eq!(a.k[[0, 0, 0]], next);
 }
+
+// ------------------------------------------------------------- <ml-attention>'s model
+
+use mlplay::attention::{
+    compute, compute_with, long_qkv, long_tokens, tokenize, widget_json, Config, Model, D_HEAD,
+    D_MODEL, SENTENCES, VOCAB,
+};
+use mlplay::params::Params;
+
+fn widget(pairs: &[(&str, &str)]) -> Config {
+    let mut p = Params::defaults(&mlplay::attention::SPEC);
+    for (k, v) in pairs {
+        p.set_strict(k, v).unwrap();
+    }
+    Config::from_params(&p)
+}
+
+#[test]
+fn tokenize_takes_vocabulary_words_and_names_the_rest() {
+    assert_eq!(tokenize("The cat, sat!").unwrap(), vec![0, 2, 4]);
+    let err = tokenize("the unicorn sat on the moon").unwrap_err();
+    assert!(err.contains("\"unicorn\", \"moon\""), "{err}");
+    assert!(tokenize("  ").is_err());
+    assert!(tokenize(&"the ".repeat(17))
+        .unwrap_err()
+        .contains("at most 16"));
+    for s in SENTENCES {
+        assert!(tokenize(s).unwrap().len() <= 16, "{s}");
+    }
+    assert_eq!(VOCAB.len(), 32);
+}
+
+#[test]
+fn positions_are_the_sinusoids_of_vaswani_et_al() {
+    // x_t = E[token] + PE(t); PE(0) = (0, 1, 0, 1, ...); PE(1, 0) = sin 1, PE(1, 1) = cos 1;
+    // PE(1, 2) = sin(1 / 10000^(2/32)) = sin(0.5623413).
+    let m = Model::new(3, 1, 1);
+    let x = m.inputs(&[5, 5]);
+    for j in 0..D_MODEL {
+        let pe0 = x[[0, j]] - m.embed[[5, j]];
+        assert!(
+            (pe0 - if j % 2 == 0 { 0.0 } else { 1.0 }).abs() < 1e-6,
+            "PE(0, {j})"
+        );
+    }
+    assert!((x[[1, 0]] - m.embed[[5, 0]] - 1f32.sin()).abs() < 1e-6);
+    assert!((x[[1, 1]] - m.embed[[5, 1]] - 1f32.cos()).abs() < 1e-6);
+    assert!((x[[1, 2]] - m.embed[[5, 2]] - 0.562_341_3f32.sin()).abs() < 1e-6);
+}
+
+#[test]
+fn heads_keep_their_projections_when_the_head_count_changes() {
+    let a = Model::new(7, 4, 2);
+    let b = Model::new(7, 8, 8);
+    assert_eq!(a.w_q[3], b.w_q[3]);
+    assert_eq!(a.w_k[1], b.w_k[1]);
+    assert_ne!(a.w_q[0], a.w_q[1]);
+    assert_ne!(Model::new(8, 4, 2).w_q[0], a.w_q[0]);
+    let qkv = a.qkv(&[1, 2, 3]);
+    assert_eq!(qkv.q.dim(), (4, 3, D_HEAD));
+    assert_eq!(qkv.k.dim(), (2, 3, D_HEAD));
+}
+
+#[test]
+fn the_sentence_weights_are_attention_over_the_model() {
+    let c = widget(&[
+        ("temp", "0.5"),
+        ("causal", "on"),
+        ("heads", "6"),
+        ("kv-heads", "4"),
+    ]);
+    // 4 does not divide 6: the nearest divisor below, 3.
+    assert_eq!(c.kv_heads().0, 3);
+    let d = compute(&c);
+    assert_eq!(d.n_kv_heads, 3);
+    assert!(d.note.as_ref().unwrap().contains("using 3"));
+    let tokens = tokenize(SENTENCES[0]).unwrap();
+    let qkv = Model::new(1, 6, 3).qkv(&tokens);
+    for h in 0..6 {
+        let want = attention_weights(
+            qkv.q.index_axis(Axis(0), h),
+            qkv.k.index_axis(Axis(0), h / 2),
+            c.options(),
+        );
+        assert!(max_abs_diff(d.weights.index_axis(Axis(0), h), &want) == 0.0);
+        for (i, row) in want.rows().into_iter().enumerate() {
+            assert!((row.sum() - 1.0).abs() < 1e-5);
+            assert!(row.iter().skip(i + 1).all(|&p| p == 0.0));
+        }
+    }
+    // The query row is clamped to the sentence.
+    let short = compute_with(
+        &widget(&[("query", "15")]),
+        &tokenize("the dog ran").unwrap(),
+    );
+    assert_eq!(short.query, 2);
+    // The JSON the CLI prints carries the same weights.
+    let j = widget_json(&c).to_string();
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let w0 = v["sentence"]["weights"][2][4][1].as_f64().unwrap();
+    assert_eq!(w0, f64::from(d.weights[[2, 4, 1]]));
+    assert_eq!(
+        v["sentence"]["kv_head_of"],
+        serde_json::json!([0, 0, 1, 1, 2, 2])
+    );
+}
+
+#[test]
+fn temperature_is_a_power_of_the_t1_weights() {
+    // softmax(s / T) = softmax(log softmax(s) / T): the weights at T follow from those at 1.
+    let d1 = compute(&widget(&[]));
+    let dt = compute(&widget(&[("temp", "2.5")]));
+    for h in 0..4 {
+        for i in 0..d1.tokens.len() {
+            let row = d1.weights.slice(s![h, i, ..]);
+            let z: Vec<f32> = row.iter().map(|p| (p.ln() / 2.5).exp()).collect();
+            let total: f32 = z.iter().sum();
+            for (j, zj) in z.iter().enumerate() {
+                assert!((dt.weights[[h, i, j]] - zj / total).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_long_sequence_is_seeded_vocabulary_through_the_same_model() {
+    let a = long_tokens(500, 3);
+    assert_eq!(a, long_tokens(500, 3));
+    assert_ne!(a, long_tokens(500, 4));
+    assert!(a.iter().all(|&t| t < VOCAB.len()));
+    // Every word turns up in 500 uniform draws over 32 (a miss has probability ~ 32 e^-15.6).
+    for t in 0..VOCAB.len() {
+        assert!(a.contains(&t), "token {t}");
+    }
+    let c = widget(&[("heads", "2"), ("kv-heads", "1")]);
+    let qkv = long_qkv(&c, 40);
+    assert_eq!(
+        qkv.dims(),
+        Dims {
+            n_heads: 2,
+            n_kv_heads: 1,
+            seq_len: 40,
+            head_dim: D_HEAD
+        }
+    );
+    assert_eq!(qkv, Model::new(1, 2, 1).qkv(&long_tokens(40, 1)));
+}

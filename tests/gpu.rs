@@ -297,3 +297,31 @@ fn reports_the_adapter() {
     );
     assert!(!ctx.is_lost());
 }
+
+#[test]
+fn the_widget_sentence_on_the_gpu_equals_its_cpu_weights() {
+    // What <ml-attention> does in the browser: the sentence's Q, K, V through the naive
+    // kernel, the probabilities read back, compared with the CPU core's weights.
+    use mlplay::attention::{compute, Config, Model};
+    let ctx = ctx();
+    let k = NaiveAttention::new(ctx);
+    for (temp, causal) in [(1.0, false), (0.3, true), (4.0, false)] {
+        let c = Config {
+            temperature: temp,
+            causal,
+            n_heads: 8,
+            kv_heads_requested: 2,
+            ..Default::default()
+        };
+        let d = compute(&c);
+        let qkv = Model::new(c.seed, 8, 2).qkv(&d.tokens);
+        let bufs = AttnBuffers::upload(ctx, &qkv).unwrap();
+        let plan = k.plan(ctx, &bufs, c.options(), 0);
+        block_on(run(ctx, &plan)).unwrap();
+        let n = d.tokens.len();
+        let p = block_on(read_f32(ctx, &plan.probs, 8 * n * n)).unwrap();
+        let p = Array3::from_shape_vec((8, n, n), p).unwrap();
+        let e = max_abs_diff(&p, &d.weights);
+        assert!(e <= TOL, "T={temp} causal={causal}: {e}");
+    }
+}

@@ -122,6 +122,11 @@ impl Qkv {
     }
 }
 
+/// e^x through `crate::math` (the same bits natively and in wasm), for f32.
+pub fn exp(x: f32) -> f32 {
+    crate::math::exp(f64::from(x)) as f32
+}
+
 /// softmax(q k^T scale + mask) for one head: row i is query i's distribution over keys.
 pub fn attention_weights(q: ArrayView2<f32>, k: ArrayView2<f32>, opts: Options) -> Array2<f32> {
     let scale = opts.scale(q.ncols());
@@ -132,7 +137,7 @@ pub fn attention_weights(q: ArrayView2<f32>, k: ArrayView2<f32>, opts: Options) 
         }
         // Subtract the row maximum before exponentiating (softmax is shift-invariant).
         let m = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        row.mapv_inplace(|x| (x - m).exp());
+        row.mapv_inplace(|x| exp(x - m));
         let sum = row.sum();
         row /= sum;
     }
@@ -183,6 +188,405 @@ pub fn max_abs_diff<'a>(
     a.into_iter()
         .zip(b)
         .fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The model behind <ml-attention>: a sentence over a small fixed vocabulary, seeded token
+// embeddings plus sinusoidal positions, and seeded projections per head.
+
+use crate::json::Json;
+use crate::params::{ParamSpec, Params, WidgetSpec};
+
+/// The words a sentence may use.
+pub const VOCAB: &[&str] = &[
+    "the", "a", "cat", "dog", "sat", "on", "mat", "because", "it", "was", "tired", "chased", "red",
+    "ball", "in", "park", "she", "gave", "him", "book", "and", "he", "read", "bank", "of", "river",
+    "quiet", "big", "small", "ran", "to", "home",
+];
+
+/// The preset sentences (the `sentence` menu); a text box can replace them.
+pub const SENTENCES: &[&str] = &[
+    "the cat sat on the mat because it was tired",
+    "the dog chased the red ball in the park",
+    "she gave him the book and he read it",
+    "the bank of the river was quiet",
+];
+
+/// Width of the embeddings.
+pub const D_MODEL: usize = 32;
+/// Width of one head.
+pub const D_HEAD: usize = 16;
+/// Longest sentence.
+pub const MAX_TOKENS: usize = 16;
+/// Longest sequence of the long-sequence panel, and the most the CPU computes there.
+pub const LONG_MAX: usize = 4096;
+pub const LONG_CPU_MAX: usize = 512;
+/// Side of the pooled heatmap of a long sequence.
+pub const POOL_BLOCKS: usize = 64;
+
+pub const SPEC: WidgetSpec = WidgetSpec {
+    name: "attention",
+    title: "Scaled dot-product attention, head by head",
+    summary: "Each query's softmax over the keys, per head: temperature, causal mask, and query heads sharing K/V heads (MHA, GQA, MQA); then a long sequence on the GPU.",
+    trainer: false,
+    params: &[
+        ParamSpec::choice(
+            "sentence",
+            "Sentence",
+            "x",
+            "One of the preset sentences (the text box below takes your own from the same vocabulary).",
+            0,
+            &["cat", "dog", "book", "river"],
+        ),
+        ParamSpec::number(
+            "temp",
+            "Temperature",
+            "T",
+            "Divides the scores before the softmax: below 1 sharpens each row, above 1 flattens it.",
+            1.0,
+            0.1,
+            10.0,
+            0.01,
+        )
+        .log_scale(),
+        ParamSpec::choice(
+            "causal",
+            "Causal mask",
+            "mask",
+            "On: each token attends only to itself and earlier tokens (decoder attention).",
+            0,
+            &["off", "on"],
+        ),
+        ParamSpec::number(
+            "heads",
+            "Query heads",
+            "H",
+            "Number of attention heads, each with its own query projection.",
+            4.0,
+            1.0,
+            8.0,
+            1.0,
+        ),
+        ParamSpec::number(
+            "kv-heads",
+            "K/V heads",
+            "G",
+            "Key/value heads, each shared by H/G query heads: G = H is MHA, 1 is MQA (the nearest divisor of H below is used).",
+            2.0,
+            1.0,
+            8.0,
+            1.0,
+        ),
+        ParamSpec::number(
+            "query",
+            "Query token",
+            "i",
+            "The token whose row is drawn as a probability distribution (counted from 0).",
+            8.0,
+            0.0,
+            15.0,
+            1.0,
+        ),
+        ParamSpec::number(
+            "seed",
+            "Seed",
+            "seed",
+            "Seed of the embeddings and projections, and of the long sequence's tokens.",
+            1.0,
+            0.0,
+            9999.0,
+            1.0,
+        ),
+        ParamSpec::number(
+            "long-n",
+            "Long sequence N",
+            "N",
+            "Tokens of the long sequence in the last panel (computed on the GPU; the CPU stops at 512).",
+            1024.0,
+            64.0,
+            4096.0,
+            1.0,
+        )
+        .log_scale(),
+    ],
+};
+
+/// The typed configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub sentence: usize,
+    pub temperature: f32,
+    pub causal: bool,
+    pub n_heads: usize,
+    /// K/V heads asked for (may not divide `n_heads`; see [`Config::kv_heads`]).
+    pub kv_heads_requested: usize,
+    pub query: usize,
+    pub seed: u64,
+    pub long_n: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_params(&Params::defaults(&SPEC))
+    }
+}
+
+impl Config {
+    pub fn from_params(p: &Params) -> Self {
+        Config {
+            sentence: p.get("sentence") as usize,
+            temperature: p.get("temp") as f32,
+            causal: p.choice("causal") == "on",
+            n_heads: p.get("heads") as usize,
+            kv_heads_requested: p.get("kv-heads") as usize,
+            query: p.get("query") as usize,
+            seed: p.get("seed") as u64,
+            long_n: p.get("long-n") as usize,
+        }
+    }
+
+    pub fn options(&self) -> Options {
+        Options {
+            causal: self.causal,
+            temperature: self.temperature,
+        }
+    }
+
+    /// K/V heads in force: the largest divisor of H not above the request, and a note when
+    /// that is not the request.
+    pub fn kv_heads(&self) -> (usize, Option<String>) {
+        let (h, want) = (self.n_heads, self.kv_heads_requested.max(1));
+        let g = (1..=want.min(h)).rev().find(|g| h % g == 0).unwrap_or(1);
+        let note = (g != want)
+            .then(|| format!("{want} K/V heads do not divide {h} query heads; using {g}"));
+        (g, note)
+    }
+}
+
+/// Split a sentence into vocabulary indices; `Err` names the unknown words.
+pub fn tokenize(text: &str) -> Result<Vec<usize>, String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect();
+    if words.is_empty() {
+        return Err("the sentence has no words".into());
+    }
+    if words.len() > MAX_TOKENS {
+        return Err(format!(
+            "{} words; at most {MAX_TOKENS} fit the heatmap",
+            words.len()
+        ));
+    }
+    let unknown: Vec<&String> = words
+        .iter()
+        .filter(|w| !VOCAB.contains(&w.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "not in the vocabulary: {} (the words are: {})",
+            unknown
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            VOCAB.join(" ")
+        ));
+    }
+    Ok(words
+        .iter()
+        .map(|w| VOCAB.iter().position(|v| v == w).unwrap())
+        .collect())
+}
+
+/// Token embeddings and per-head projections, all drawn from the seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// (V, D_MODEL), entries N(0, 1).
+    pub embed: Array2<f32>,
+    /// Per query head (D_MODEL, D_HEAD); per K/V head for `w_k` and `w_v`.
+    pub w_q: Vec<Array2<f32>>,
+    pub w_k: Vec<Array2<f32>>,
+    pub w_v: Vec<Array2<f32>>,
+}
+
+/// A (D_MODEL, D_HEAD) projection with N(0, 1 / D_MODEL) entries, from its own stream so that
+/// head h is the same matrix whatever the head count.
+fn projection(seed: u64, role: u64, head: usize) -> Array2<f32> {
+    let mut rng = Rng::new(seed ^ (role << 40) ^ ((head as u64 + 1) << 48));
+    let sd = 1.0 / (D_MODEL as f64).sqrt();
+    Array2::from_shape_fn((D_MODEL, D_HEAD), |_| (sd * rng.normal()) as f32)
+}
+
+impl Model {
+    pub fn new(seed: u64, n_heads: usize, n_kv_heads: usize) -> Model {
+        let mut rng = Rng::new(seed);
+        Model {
+            embed: Array2::from_shape_fn((VOCAB.len(), D_MODEL), |_| rng.normal() as f32),
+            w_q: (0..n_heads).map(|h| projection(seed, 1, h)).collect(),
+            w_k: (0..n_kv_heads).map(|g| projection(seed, 2, g)).collect(),
+            w_v: (0..n_kv_heads).map(|g| projection(seed, 3, g)).collect(),
+        }
+    }
+
+    /// x_t = E[token_t] + PE(t), PE(t, 2i) = sin(t / 10000^(2i/d)), PE(t, 2i+1) = cos(...).
+    pub fn inputs(&self, tokens: &[usize]) -> Array2<f32> {
+        Array2::from_shape_fn((tokens.len(), D_MODEL), |(t, j)| {
+            let i = (j / 2) as f64;
+            let angle = t as f64 / crate::math::pow(10000.0, 2.0 * i / D_MODEL as f64);
+            let pe = if j % 2 == 0 {
+                crate::math::sin(angle)
+            } else {
+                crate::math::cos(angle)
+            };
+            self.embed[[tokens[t], j]] + pe as f32
+        })
+    }
+
+    /// Q = X W_q[h], K = X W_k[g], V = X W_v[g]: (H, N, D_HEAD) and (G, N, D_HEAD).
+    pub fn qkv(&self, tokens: &[usize]) -> Qkv {
+        let x = self.inputs(tokens); // (N, D_MODEL)
+        let stack = |ws: &[Array2<f32>]| {
+            let mut out = Array3::zeros((ws.len(), tokens.len(), D_HEAD));
+            for (h, w) in ws.iter().enumerate() {
+                out.index_axis_mut(Axis(0), h).assign(&x.dot(w)); // (N, D_HEAD)
+            }
+            out
+        };
+        Qkv {
+            q: stack(&self.w_q),
+            k: stack(&self.w_k),
+            v: stack(&self.w_v),
+        }
+    }
+}
+
+/// The long sequence's tokens: uniform over the vocabulary from the seed.
+pub fn long_tokens(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng::new(seed.wrapping_add(0x5eed));
+    (0..n)
+        .map(|_| ((rng.next_u64() >> 11) % VOCAB.len() as u64) as usize)
+        .collect()
+}
+
+/// Everything `<ml-attention>` shows of the sentence, on the CPU.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Data {
+    pub config: Config,
+    pub tokens: Vec<usize>,
+    pub n_kv_heads: usize,
+    pub note: Option<String>,
+    /// The query row drawn (clamped to the sentence).
+    pub query: usize,
+    /// (H, N, N) attention weights.
+    pub weights: Array3<f32>,
+    /// (H, N, D_HEAD) outputs.
+    pub output: Array3<f32>,
+}
+
+/// The sentence's weights and outputs for `tokens` (the preset's, or the text box's).
+pub fn compute_with(config: &Config, tokens: &[usize]) -> Data {
+    let (g, note) = config.kv_heads();
+    let model = Model::new(config.seed, config.n_heads, g);
+    let qkv = model.qkv(tokens);
+    let opts = config.options();
+    let n = tokens.len();
+    let mut weights = Array3::zeros((config.n_heads, n, n));
+    for h in 0..config.n_heads {
+        let kv = qkv.dims().kv_head(h);
+        weights
+            .index_axis_mut(Axis(0), h)
+            .assign(&attention_weights(
+                qkv.q.index_axis(Axis(0), h),
+                qkv.k.index_axis(Axis(0), kv),
+                opts,
+            ));
+    }
+    Data {
+        output: attention(&qkv, opts),
+        weights,
+        tokens: tokens.to_vec(),
+        n_kv_heads: g,
+        note,
+        query: config.query.min(n - 1),
+        config: config.clone(),
+    }
+}
+
+/// The preset sentence.
+pub fn compute(config: &Config) -> Data {
+    let tokens = tokenize(SENTENCES[config.sentence]).expect("presets use the vocabulary");
+    compute_with(config, &tokens)
+}
+
+/// The long-sequence panel's problem: Q, K, V of `n` seeded tokens through the same model.
+pub fn long_qkv(config: &Config, n: usize) -> Qkv {
+    let (g, _) = config.kv_heads();
+    Model::new(config.seed, config.n_heads, g).qkv(&long_tokens(n, config.seed))
+}
+
+fn arr3(x: &Array3<f32>) -> Json {
+    Json::Arr(
+        x.outer_iter()
+            .map(|m| {
+                Json::Arr(
+                    m.rows()
+                        .into_iter()
+                        .map(|r| Json::Arr(r.iter().map(|&v| Json::Num(f64::from(v))).collect()))
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+impl Data {
+    pub fn words(&self) -> Vec<&'static str> {
+        self.tokens.iter().map(|&t| VOCAB[t]).collect()
+    }
+
+    pub fn sentence_json(&self, weights: &Array3<f32>) -> Json {
+        let dims = Dims {
+            n_heads: self.config.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            seq_len: self.tokens.len(),
+            head_dim: D_HEAD,
+        };
+        Json::obj([
+            (
+                "tokens",
+                Json::Arr(self.words().into_iter().map(Json::str).collect()),
+            ),
+            ("n_heads", Json::Num(self.config.n_heads as f64)),
+            ("n_kv_heads", Json::Num(self.n_kv_heads as f64)),
+            (
+                "kv_head_of",
+                Json::Arr(
+                    (0..dims.n_heads)
+                        .map(|h| Json::Num(dims.kv_head(h) as f64))
+                        .collect(),
+                ),
+            ),
+            ("note", self.note.as_ref().map_or(Json::Null, Json::str)),
+            ("query", Json::Num(self.query as f64)),
+            ("weights", arr3(weights)),
+        ])
+    }
+}
+
+/// The widget's sentence data computed on the CPU (what `mlplay attention --widget` prints
+/// and what the browser shows where WebGPU is missing).
+pub fn widget_json(config: &Config) -> Json {
+    let d = compute(config);
+    Json::obj([
+        ("backend", Json::str("cpu")),
+        ("sentence", d.sentence_json(&d.weights)),
+        ("output_head0_row", {
+            let o = d.output.slice(s![0, d.query, ..]);
+            Json::Arr(o.iter().map(|&v| Json::Num(f64::from(v))).collect())
+        }),
+    ])
 }
 
 /// Write a little-endian f32 array as a NumPy `.npy` file (format 1.0, C order).
@@ -297,7 +701,9 @@ pub const CPU_FLASH_TILES: (usize, usize) = (64, 32);
 /// `mlplay attention`: run one kernel on one backend, time it, and compare it with the CPU
 /// naive result. `Err((code, message))`: 2 for bad flags, 1 for a missing GPU.
 pub fn cli(args: &[String]) -> Result<crate::json::Json, (u8, String)> {
-    use crate::json::Json;
+    if args.iter().any(|a| a == "--widget") {
+        return widget_cli(args);
+    }
     let a = parse_cli(args).map_err(|e| (2, e))?;
     let qkv = Qkv::random(a.dims, a.seed);
     let opts = Options {
@@ -378,6 +784,33 @@ pub fn cli(args: &[String]) -> Result<crate::json::Json, (u8, String)> {
                 .as_ref()
                 .map_or(Json::Null, |d| Json::str(d.display().to_string())),
         ),
+    ]))
+}
+
+/// `mlplay attention --widget [--key value]...`: the widget's parameters, strictly checked,
+/// and its sentence data, as every other widget prints it.
+fn widget_cli(args: &[String]) -> Result<Json, (u8, String)> {
+    let mut params = Params::defaults(&SPEC);
+    let mut rest = args.iter().filter(|a| *a != "--widget" && *a != "--json");
+    while let Some(flag) = rest.next() {
+        let key = flag
+            .strip_prefix("--")
+            .ok_or_else(|| (2, format!("expected --key value, got {flag:?}")))?;
+        let (key, value) = match key.split_once('=') {
+            Some((k, v)) => (k, v.to_string()),
+            None => (
+                key,
+                rest.next()
+                    .ok_or_else(|| (2, format!("--{key} needs a value")))?
+                    .clone(),
+            ),
+        };
+        params.set_strict(key, &value).map_err(|e| (2, e))?;
+    }
+    Ok(Json::obj([
+        ("widget", Json::str(SPEC.name)),
+        ("params", params.to_json()),
+        ("data", widget_json(&Config::from_params(&params))),
     ]))
 }
 

@@ -19,7 +19,7 @@
 
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
 
-use crate::attention::{Options, Qkv};
+use crate::attention::{exp, Options, Qkv};
 
 /// The state of one query tile after it has consumed some key/value tiles.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,8 +76,8 @@ pub fn consume_tile(
         if m_new == f32::NEG_INFINITY {
             continue;
         }
-        let alpha = (state.m[r] - m_new).exp(); // e^{m - m'}; 0 when m = -inf
-        row.mapv_inplace(|x| (x - m_new).exp()); // e^{S - m'}
+        let alpha = exp(state.m[r] - m_new); // e^{m - m'}; 0 when m = -inf
+        row.mapv_inplace(|x| exp(x - m_new)); // e^{S - m'}
         state.l[r] = alpha * state.l[r] + row.sum();
         let mut o = state.o.row_mut(r);
         o *= alpha;

@@ -3,6 +3,7 @@
 //! The CLI (`mlplay <widget>`) and the browser's `state` getter both call [`run`], so the
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
+use crate::attention;
 use crate::json::Json;
 use crate::kvcache;
 use crate::params::{Params, WidgetSpec};
@@ -10,7 +11,12 @@ use crate::ppo_clip;
 use crate::rope;
 
 /// Every widget, in gallery order.
-pub const ALL: &[&WidgetSpec] = &[&ppo_clip::SPEC, &rope::SPEC, &kvcache::SPEC];
+pub const ALL: &[&WidgetSpec] = &[
+    &ppo_clip::SPEC,
+    &rope::SPEC,
+    &attention::SPEC,
+    &kvcache::SPEC,
+];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
     ALL.iter().copied().find(|w| w.name == name)
@@ -21,6 +27,7 @@ pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
         "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
+        "attention" => attention::widget_json(&attention::Config::from_params(params)),
         "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }

@@ -21,6 +21,7 @@ const USAGE: &str = "usage: mlplay list [--json]
        mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]
        mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
                         --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+       mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)
        mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
 ";
 

@@ -57,6 +57,85 @@ pub(crate) fn mix(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
     RGBColor(f(a.0, b.0), f(a.1, b.1), f(a.2, b.2))
 }
 
+/// Viridis (perceptually uniform, colour-blind safe) at t in [0, 1], from eight anchors.
+pub(crate) fn viridis(t: f64) -> RGBColor {
+    const ANCHORS: [(u8, u8, u8); 8] = [
+        (0x44, 0x01, 0x54),
+        (0x46, 0x33, 0x7e),
+        (0x36, 0x5c, 0x8d),
+        (0x27, 0x7f, 0x8e),
+        (0x1f, 0xa1, 0x87),
+        (0x4a, 0xc1, 0x6d),
+        (0x9f, 0xda, 0x3a),
+        (0xfd, 0xe7, 0x25),
+    ];
+    let x = t.clamp(0.0, 1.0) * (ANCHORS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(ANCHORS.len() - 2);
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    mix(
+        RGBColor(a.0, a.1, a.2),
+        RGBColor(b.0, b.1, b.2),
+        x - i as f64,
+    )
+}
+
+/// Probability colour: the background at 0 fading into viridis, so that empty (masked)
+/// cells read as absent and large weights stand out; `vmax` maps to the top.
+pub(crate) fn prob_color(theme: &Theme, p: f64, vmax: f64) -> RGBColor {
+    let t = if vmax > 0.0 {
+        (p / vmax).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // sqrt spreads the small weights that most of a row holds.
+    let t = t.sqrt();
+    if t < 0.08 {
+        mix(theme.bg, viridis(0.0), t / 0.08)
+    } else {
+        viridis((t - 0.08) / 0.92)
+    }
+}
+
+/// A horizontal colour bar for probabilities 0..vmax, with its caption.
+pub(crate) fn prob_colorbar(
+    area: &Area,
+    theme: &Theme,
+    vmax: f64,
+    caption: &str,
+) -> Result<(), String> {
+    let (w, _) = area.dim_in_pixel();
+    let (x0, x1) = (f64::from(w) * 0.15 + 10.0, f64::from(w) * 0.85);
+    let steps = 80;
+    for j in 0..steps {
+        let v = vmax * (j as f64 + 0.5) / steps as f64;
+        let l = (x0 + (x1 - x0) * j as f64 / steps as f64).round() as i32;
+        let r = (x0 + (x1 - x0) * (j + 1) as f64 / steps as f64).round() as i32;
+        area.draw(&Rectangle::new(
+            [(l, 4), (r, 14)],
+            prob_color(theme, v, vmax).filled(),
+        ))
+        .map_err(err)?;
+    }
+    area.draw(&Rectangle::new(
+        [(x0 as i32, 4), (x1 as i32, 14)],
+        theme.grid.stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (x, text, anchor) in [
+        (x0, "0".to_string(), HPos::Center),
+        ((x0 + x1) / 2.0, caption.to_string(), HPos::Center),
+        (x1, format!("{vmax:.2}"), HPos::Center),
+    ] {
+        area.draw(&Text::new(
+            text,
+            (x as i32, 17),
+            theme.muted_text(11.0).pos(Pos::new(anchor, VPos::Top)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// 1, 10, 100, 1k, 10k, 100k, 1M.
 pub(crate) fn compact(v: f64) -> String {
     if v >= 1e9 {

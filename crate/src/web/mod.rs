@@ -6,7 +6,9 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod attention;
 mod attn_draw;
+mod gpu;
 mod kvcache;
 mod plot;
 mod ppo_clip;
@@ -78,10 +80,8 @@ pub(crate) trait View {
 /// A request to the page to redraw a widget, from a result that arrived asynchronously.
 /// Cheap to clone; requests after the element was removed do nothing.
 #[derive(Clone)]
-#[allow(dead_code)] // until a widget computes asynchronously
 pub(crate) struct Redraw(std::rc::Rc<js_sys::Function>);
 
-#[allow(dead_code)]
 impl Redraw {
     pub fn request(&self) {
         // The callback only schedules a frame; an exception there is the page's to report.
@@ -117,6 +117,10 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
         "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
         "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
+        "attention" => (
+            Box::new(attention::AttentionView::default()),
+            &attention::INFO,
+        ),
         other => unreachable!("widget {other} has no web view"),
     }
 }
