@@ -415,6 +415,7 @@ cmd_bench() {
   say "benchmarks (node bench/run.mjs; results also in bench-out/results.json)"
   local rc=0
   node bench/run.mjs || rc=$?
+  node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }

@@ -76,6 +76,65 @@ fn draws_themed_pixels_that_follow_the_parameters() {
     assert_ne!(pixels(&c), light);
 }
 
+/// `<ml-scaling-laws>`'s text box: it starts with the synthetic runs as CSV, takes runs given
+/// as text (with a summary naming a skipped line), refuses too few runs keeping those in
+/// force, and goes back to synthetic runs on an empty text.
+#[wasm_bindgen_test]
+fn scaling_text_box_takes_runs_and_goes_back() {
+    let mut h = Handle::new("scaling-laws").unwrap();
+    let generated = h.text();
+    assert!(generated.starts_with("# 90 synthetic runs"), "{generated}");
+    assert!(registry().contains(r#""text_input":{"label":"Your runs (CSV: N, D, L)""#));
+    // The generated text read back as runs: 90 of them, the same fit source "entered".
+    let ok = h.set_text(&format!("{generated}not a run\n"));
+    assert!(
+        ok.contains(r#""ok":true"#) && ok.contains("fitting 90 runs; 1 line skipped"),
+        "{ok}"
+    );
+    assert!(h.state().contains(r#""source":"entered""#));
+    let refused = h.set_text("N,D,L\n1e9,2e10,2.5\n");
+    assert!(
+        refused.contains(r#""ok":false"#) && refused.contains("at least 6 points"),
+        "{refused}"
+    );
+    assert!(
+        h.state().contains(r#""source":"entered""#),
+        "the runs in force are kept"
+    );
+    assert!(h.set_text("").contains(r#""ok":true"#));
+    assert!(h.state().contains(r#""source":"synthetic""#));
+    assert_eq!(h.text(), generated);
+}
+
+/// Background work (framework): a non-trainer with `pending` work is stepped to the end,
+/// each step reporting progress and naming the panel to redraw.
+#[wasm_bindgen_test]
+fn background_fit_steps_to_the_end() {
+    let mut h = Handle::new("scaling-laws").unwrap();
+    h.set("boot", "20");
+    assert!(h.pending());
+    let mut steps = 0;
+    let mut last = String::new();
+    while h.pending() {
+        last = h.step(4.0);
+        steps += 1;
+        assert!(steps < 10_000);
+    }
+    assert!(
+        last.contains(r#""done":true"#) && last.contains(r#""panels":[2]"#),
+        "{last}"
+    );
+    assert!(h.state().contains(r#""replicates":20,"target":20"#));
+    // A budget change does not restart the fit.
+    h.set("log_c", "25");
+    assert!(!h.pending());
+    // A fit parameter does.
+    h.set("seed", "2");
+    assert!(h.pending());
+    // PPO's widget has no background work.
+    assert!(!Handle::new("ppo-clip").unwrap().pending());
+}
+
 // ---- The WGSL kernels in the browser (SwiftShader under --enable-unsafe-webgpu): GPU == CPU.
 
 #[wasm_bindgen_test]

@@ -41,6 +41,9 @@ h2 { font-size: 1.1rem; margin: 0; }
 .values { color: var(--ml-muted); font-size: 0.88rem; display: flex; flex-wrap: wrap; gap: 2px 14px; }
 .values b { color: var(--ml-fg); font-weight: 600; font-variant-numeric: tabular-nums; }
 .controls { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 6px 18px; margin: 10px 0; }
+details.more { margin: 4px 0 8px; }
+details.more > summary { cursor: pointer; font-size: 0.9rem; color: var(--ml-muted); width: max-content; }
+details.more > summary:focus-visible { outline: 2px solid var(--ml-accent); outline-offset: 2px; }
 .ctl { display: grid; grid-template-columns: 1fr auto; align-items: center; gap: 0 8px; }
 .ctl label { font-size: 0.9rem; }
 .ctl output { font-variant-numeric: tabular-nums; font-size: 0.9rem; min-width: 3.5em; text-align: right; }
@@ -113,6 +116,7 @@ function download(root, name, blob) {
 class MlWidget extends HTMLElement {
   #handle = null; // wasm Handle, created on first need, freed on disconnect
   #query = null; // parameters kept across a disconnect / reconnect
+  #customText = null; // text data given through setText, kept across a disconnect / reconnect
   #notices = new Map(); // key -> message
   #visible = false;
   #frame = 0;
@@ -120,8 +124,10 @@ class MlWidget extends HTMLElement {
   #observers = [];
   #playing = false;
   #loop = 0;
+  #lastFrame = 0; // time of the previous animation frame (ms), 0 when the loop is idle
   #budget = 8; // ms of training per frame: the page stays at display rate
   #drawnAt = 0;
+  #background = 0; // animation frame of a non-trainer's background work
   #ready;
   #resolveReady;
 
@@ -152,21 +158,27 @@ class MlWidget extends HTMLElement {
         : `<input type="range" id="${id(p.key)}" data-key="${p.key}" min="${sliderPos(p, p.min)}"
             max="${sliderPos(p, p.max)}" step="${p.log ? LOG_STEP : p.step}" value="${sliderPos(p, p.default)}"
             aria-describedby="${id(p.key)}-doc">`;
-    const controls = spec.params
-      .map(
-        (p) => `<div class="ctl" data-key="${p.key}">
+    const control = (p) => `<div class="ctl" data-key="${p.key}">
           <label for="${id(p.key)}" title="${esc(p.doc)}">${esc(p.label)}</label>
           <output for="${id(p.key)}" data-key="${p.key}"></output>
           ${input(p)}
           <span id="${id(p.key)}-doc" hidden>${esc(p.doc)}</span>
-        </div>`,
-      )
-      .join("");
+        </div>`;
+    // Widgets with many parameters name how many come first; the rest fold away.
+    const primary = spec.primary ?? spec.params.length;
+    const more = spec.params.slice(primary);
+    const controls = `<div class="controls">${spec.params.slice(0, primary).map(control).join("")}</div>${
+      more.length
+        ? `<details class="more"><summary>More settings (${more.length})</summary>
+            <div class="controls">${more.map(control).join("")}</div></details>`
+        : ""
+    }`;
     const trainer = spec.trainer
       ? `<div class="toolbar trainer" role="group" aria-label="Training">
           <button data-action="play" aria-pressed="false">Train</button>
           <button data-action="step">Step</button>
           <button data-action="restart">Restart</button>
+          ${spec.load ? `<button data-action="load">${esc(spec.load)}</button><input type="file" accept=".json,application/json" data-action="load-file" hidden>` : ""}
           <label class="speed">Speed <select data-action="speed">
             <option value="2">gentle</option><option value="4">normal</option><option value="8" selected>full</option>
           </select></label>
@@ -193,7 +205,11 @@ class MlWidget extends HTMLElement {
       .map(
         (title, i) => `<figure class="panel" style="margin:10px 0 4px">
           <h3 id="ml-panel-${i}">${esc(title)}</h3>
-          <canvas data-panel="${i}" role="img" aria-labelledby="ml-panel-${i}" aria-describedby="ml-desc-${i}"></canvas>
+          <canvas data-panel="${i}" role="img" aria-labelledby="ml-panel-${i}" aria-describedby="ml-desc-${i}"${
+            spec.keys?.[i]
+              ? ` tabindex="0" data-keys title="${esc(spec.keys[i])}" aria-roledescription="interactive figure"`
+              : ""
+          }></canvas>
           <p id="ml-desc-${i}" class="sr-only"></p>
           <div class="toolbar">
             <button data-export="png" data-panel="${i}" aria-label="Download panel ${i + 1} as PNG">PNG</button>
@@ -214,7 +230,7 @@ class MlWidget extends HTMLElement {
         <div class="values" aria-live="off">${values}</div>
         <div class="notices" role="status" aria-live="polite"></div>
         <div class="error" role="alert" hidden></div>
-        <div class="controls">${controls}</div>
+        ${controls}
         <div class="toolbar">
           <button data-action="reset" title="Back to the starting values of this figure">Reset</button>
           <button data-action="share" aria-expanded="false">Share</button>
@@ -235,9 +251,33 @@ class MlWidget extends HTMLElement {
     root.addEventListener("change", (e) => {
       if (e.target.dataset?.action === "speed") this.#budget = Number(e.target.value);
       if (e.target.matches?.("[data-text-file]")) this.#loadFile(e.target);
+      if (e.target.dataset?.action === "load-file" && e.target.files?.[0]) {
+        e.target.files[0].text().then((text) => this.load(text));
+        e.target.value = "";
+      }
     });
     root.querySelector("details.text-input")?.addEventListener("toggle", (e) => {
       if (e.target.open) this.#fillText();
+    });
+    // Panels that take keys (a simulation to drive): keys go to the view while focused.
+    for (const type of ["keydown", "keyup"]) {
+      root.addEventListener(type, (e) => {
+        const canvas = e.target.closest?.("canvas[data-keys]");
+        if (!canvas || e.altKey || e.ctrlKey || e.metaKey) return;
+        const used = this.#guard(() =>
+          this.#h().key(Number(canvas.dataset.panel), e.key, type === "keydown"),
+        );
+        if (used) {
+          e.preventDefault();
+          this.#train();
+        }
+      });
+    }
+    root.addEventListener("focusout", (e) => {
+      const canvas = e.target.closest?.("canvas[data-keys]");
+      // Focus left the panel: every key counts as released.
+      if (canvas && this.#handle)
+        this.#guard(() => this.#h().key(Number(canvas.dataset.panel), "Blur", false));
     });
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
@@ -257,7 +297,11 @@ class MlWidget extends HTMLElement {
       (entries) => {
         this.#visible = entries.some((e) => e.isIntersecting);
         if (this.#visible) this.#start();
-        if (this.#visible && this.#playing) this.#train();
+        else {
+          cancelAnimationFrame(this.#background);
+          this.#background = 0;
+        }
+        if (this.#visible) this.#train();
       },
       { rootMargin: "200px" },
     );
@@ -278,8 +322,10 @@ class MlWidget extends HTMLElement {
     this.#observers = [];
     cancelAnimationFrame(this.#frame);
     cancelAnimationFrame(this.#loop);
+    cancelAnimationFrame(this.#background);
     this.#frame = 0;
     this.#loop = 0;
+    this.#background = 0;
     this.#visible = false;
     if (this.#handle) {
       this.#query = this.#handle.query();
@@ -304,14 +350,10 @@ class MlWidget extends HTMLElement {
     if (this.#failed) throw new Error("this widget stopped after an internal error");
     if (!this.#handle) {
       this.#handle = new Handle(this.spec.name);
-      // Results that arrive later (GPU readbacks) redraw the element when it is on screen.
-      this.#handle.onUpdate(() => {
-        this.#schedule();
-        this.dispatchEvent(new CustomEvent("update", { bubbles: true, composed: true }));
-      });
       if (this.#query !== null) {
         for (const n of JSON.parse(this.#handle.applyQuery(this.#query))) this.#notices.set(n.key, n.message);
       } else this.#applyAttributes();
+      if (this.#customText !== null) this.#handle.setText(this.#customText);
     }
     return this.#handle;
   }
@@ -373,7 +415,7 @@ class MlWidget extends HTMLElement {
   #changed(key) {
     this.#syncControls();
     this.#schedule();
-    const params = this.#guard(() => JSON.parse(this.#h().state()).params);
+    const params = this.#guard(() => JSON.parse(this.#h().params()));
     this.dispatchEvent(
       new CustomEvent("change", {
         detail: { key, value: key ? params?.[key] : undefined, params },
@@ -408,6 +450,8 @@ class MlWidget extends HTMLElement {
   #applyHide() {
     const hidden = new Set((this.getAttribute("hide") || "").split(",").map((s) => s.trim()));
     for (const ctl of this.shadowRoot.querySelectorAll(".ctl")) ctl.hidden = hidden.has(ctl.dataset.key);
+    const more = this.shadowRoot.querySelector("details.more");
+    if (more) more.hidden = [...more.querySelectorAll(".ctl")].every((c) => c.hidden);
   }
 
   #start() {
@@ -424,6 +468,7 @@ class MlWidget extends HTMLElement {
     this.#frame = requestAnimationFrame(() => {
       this.#frame = 0;
       this.#render();
+      this.#train(); // starts the frame loop if the view animates
     });
   }
 
@@ -432,26 +477,52 @@ class MlWidget extends HTMLElement {
     return t === "dark" || (t !== "light" && darkScheme.matches);
   }
 
-  #render() {
+  /** Draws every panel; `only`: just those panels (background work that changed a few);
+   *  `onlyChanged`: just those whose data or size changed (animation and training frames). */
+  #render({ only = null, onlyChanged = false } = {}) {
     this.#guard(() => {
       const h = this.#h();
       const dpr = window.devicePixelRatio || 1;
       for (const canvas of this.shadowRoot.querySelectorAll("canvas[data-panel]")) {
         const panel = Number(canvas.dataset.panel);
+        if (only && !only.includes(panel)) continue;
         const width = Math.max(240, Math.round(canvas.parentElement.clientWidth || 600));
         const height = Math.round(h.panelHeight(panel, width));
+        const [w, ht] = [Math.round(width * dpr), Math.round(height * dpr)];
+        if (onlyChanged && canvas.width === w && canvas.height === ht && !h.changed(panel)) continue;
         canvas.style.height = `${height}px`;
-        canvas.width = Math.round(width * dpr);
-        canvas.height = Math.round(height * dpr);
+        canvas.width = w;
+        canvas.height = ht;
         h.draw(panel, canvas, this.#dark(), width, height);
         this.shadowRoot.getElementById(`ml-desc-${panel}`).textContent = h.describe(panel);
       }
       const badge = this.shadowRoot.querySelector(".badge");
       const backend = h.backend();
+      if (badge.textContent !== backend) badge.textContent = backend;
       badge.hidden = !backend;
-      badge.textContent = backend;
     });
     this.#resolveReady();
+    this.#work();
+  }
+
+  /** Background work of a widget that is not a trainer (a fit spread over frames): one
+   *  slice per animation frame while it is on screen, then a redraw of the panels the
+   *  progress names (at most twice a second under reduced motion, and always the last). */
+  #work() {
+    if (this.spec.trainer || this.#background || !this.#visible || this.#failed) return;
+    if (!this.#guard(() => this.#h().pending())) return;
+    this.#background = requestAnimationFrame(() => {
+      this.#background = 0;
+      const progress = this.#trainOnce();
+      const now = performance.now();
+      const going = progress && !progress.done && !progress.error;
+      if (reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS) {
+        this.#work();
+        return;
+      }
+      this.#drawnAt = now;
+      this.#render({ only: Array.isArray(progress?.panels) ? progress.panels : null });
+    });
   }
 
   #onClick(e) {
@@ -488,6 +559,8 @@ class MlWidget extends HTMLElement {
       this.setText("");
     } else if (action === "text-load") {
       this.shadowRoot.querySelector("[data-text-file]").click();
+    } else if (action === "load") {
+      this.shadowRoot.querySelector("[data-action=load-file]")?.click();
     } else if (action === "dismiss") {
       this.#notices.clear();
       this.#syncControls();
@@ -505,25 +578,41 @@ class MlWidget extends HTMLElement {
     }
   }
 
-  /** Play / pause: one slice of training per animation frame, only while on screen. */
+  /**
+   * The frame loop, only while on screen: one slice of training per animation frame while
+   * playing, and the view's own animation (`tick`) while it wants frames; only the panels
+   * that changed are redrawn. It stops when neither is wanted.
+   */
   #train() {
-    if (this.#loop || !this.#playing || !this.#visible || this.#failed) return;
-    this.#loop = requestAnimationFrame(() => {
+    if (this.#loop || !this.#visible || this.#failed) return;
+    if (!this.#playing && !this.#animating()) return;
+    this.#loop = requestAnimationFrame((now) => {
       this.#loop = 0;
-      const progress = this.#trainOnce();
-      const now = performance.now();
-      const going = progress && !progress.done && !progress.error;
-      const calm = reducedMotion.matches && going && now - this.#drawnAt < CALM_REDRAW_MS;
-      if (!calm) {
-        this.#drawnAt = now;
-        this.#render();
+      const dt = this.#lastFrame ? Math.min(now - this.#lastFrame, 100) : 1000 / 60;
+      this.#lastFrame = now;
+      let finished = false;
+      if (this.#playing) {
+        const progress = this.#trainOnce();
+        if (!progress || progress.done || progress.error) {
+          this.#playing = false;
+          this.#syncTrainer();
+          finished = true;
+        }
       }
-      if (going) this.#train();
-      else {
-        this.#playing = false;
-        this.#syncTrainer();
+      this.#guard(() => this.#h().tick(dt));
+      // With reduced motion the panels follow at most every CALM_REDRAW_MS (and at the end).
+      const t = performance.now();
+      if (finished || !reducedMotion.matches || t - this.#drawnAt >= CALM_REDRAW_MS) {
+        this.#drawnAt = t;
+        this.#render({ onlyChanged: true });
       }
+      if (this.#playing || this.#animating()) this.#train();
+      else this.#lastFrame = 0;
     });
+  }
+
+  #animating() {
+    return !this.#failed && this.#guard(() => this.#h().animating()) === true;
   }
 
   #trainOnce() {
@@ -580,6 +669,7 @@ class MlWidget extends HTMLElement {
     if (!result) return { ok: false, message: "this widget stopped after an internal error" };
     const status = this.shadowRoot.querySelector(".text-status");
     if (result.ok) {
+      this.#customText = String(text).trim() ? String(text) : null;
       this.#notices.delete("text");
       if (status) status.textContent = result.message;
       this.#fillText();
@@ -594,7 +684,7 @@ class MlWidget extends HTMLElement {
         detail: {
           key: "text",
           value: result.message,
-          params: this.#guard(() => JSON.parse(this.#h().state()).params),
+          params: this.#guard(() => JSON.parse(this.#h().params())),
         },
         bubbles: true,
         composed: true,
@@ -622,6 +712,18 @@ class MlWidget extends HTMLElement {
         this.#syncControls();
       },
     );
+  }
+
+  /**
+   * Load a file's text into the widget (saved weights, for widgets with a Load button).
+   * Returns null when loaded, or the reason it was refused (also shown as a notice).
+   */
+  load(text) {
+    const err = this.#guard(() => this.#h().load(String(text)));
+    if (err) this.#notices.set("load", err);
+    else this.#notices.delete("load");
+    this.#changed(null);
+    return err || null;
   }
 
   #toggleShare(action, button) {

@@ -1,8 +1,9 @@
-//! A minimal JSON value and writer, shared by the CLI and the browser's `state` getter.
+//! A minimal JSON value, writer and reader, shared by the CLI and the browser's `state` getter.
 //!
-//! mlplay only ever writes JSON (the browser parses it with `JSON.parse`), so a value type
-//! and a serialiser are all it needs. Non-finite numbers are written as `null`: JSON has no
-//! NaN, and a diverging run must still produce valid output.
+//! mlplay mostly writes JSON (the browser parses it with `JSON.parse`); [`Json::parse`]
+//! reads back what a person loads into a widget (saved weights, say). Non-finite numbers
+//! are written as `null`: JSON has no NaN, and a diverging run must still produce valid
+//! output.
 
 use std::fmt::Write;
 
@@ -53,6 +54,35 @@ impl Json {
         }
     }
 
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Json::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Parses one JSON text (RFC 8259); the error says what was wrong and at which byte.
+    pub fn parse(text: &str) -> Result<Json, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i < p.s.len() {
+            return Err(p.fail("unexpected text after the JSON value"));
+        }
+        Ok(v)
+    }
+
     fn write(&self, out: &mut String) {
         match self {
             Json::Null => out.push_str("null"),
@@ -97,6 +127,172 @@ impl std::fmt::Display for Json {
     }
 }
 
+/// A recursive-descent reader over the bytes of a JSON text.
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn fail(&self, what: &str) -> String {
+        format!("invalid JSON at byte {}: {what}", self.i)
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.s[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        self.depth += 1;
+        if self.depth > 128 {
+            return Err(self.fail("nested too deeply"));
+        }
+        let v = match self.s.get(self.i) {
+            None => Err(self.fail("unexpected end")),
+            Some(b'{') => {
+                self.i += 1;
+                let mut pairs = Vec::new();
+                self.ws();
+                if !self.eat("}") {
+                    loop {
+                        self.ws();
+                        let Json::Str(k) = self.string()? else {
+                            unreachable!()
+                        };
+                        self.ws();
+                        if !self.eat(":") {
+                            return Err(self.fail("expected ':'"));
+                        }
+                        pairs.push((k, self.value()?));
+                        self.ws();
+                        if self.eat("}") {
+                            break;
+                        }
+                        if !self.eat(",") {
+                            return Err(self.fail("expected ',' or '}'"));
+                        }
+                    }
+                }
+                Ok(Json::Obj(pairs))
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut xs = Vec::new();
+                self.ws();
+                if !self.eat("]") {
+                    loop {
+                        xs.push(self.value()?);
+                        self.ws();
+                        if self.eat("]") {
+                            break;
+                        }
+                        if !self.eat(",") {
+                            return Err(self.fail("expected ',' or ']'"));
+                        }
+                    }
+                }
+                Ok(Json::Arr(xs))
+            }
+            Some(b'"') => self.string(),
+            Some(b't') if self.eat("true") => Ok(Json::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Json::Bool(false)),
+            Some(b'n') if self.eat("null") => Ok(Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.fail("unexpected character")),
+        };
+        self.depth -= 1;
+        v
+    }
+
+    fn number(&mut self) -> Result<Json, String> {
+        let start = self.i;
+        while self.i < self.s.len()
+            && matches!(
+                self.s[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
+        {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).expect("ASCII");
+        text.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Json::Num)
+            .ok_or_else(|| self.fail(&format!("bad number {text:?}")))
+    }
+
+    fn string(&mut self) -> Result<Json, String> {
+        if !self.eat("\"") {
+            return Err(self.fail("expected a string"));
+        }
+        let mut out = String::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return Err(self.fail("unterminated string"));
+            };
+            self.i += 1;
+            match b {
+                b'"' => return Ok(Json::Str(out)),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return Err(self.fail("unterminated escape"));
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hex = self
+                                .s
+                                .get(self.i..self.i + 4)
+                                .and_then(|h| std::str::from_utf8(h).ok())
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .ok_or_else(|| self.fail("bad \\u escape"))?;
+                            self.i += 4;
+                            // Surrogate pairs are not needed for mlplay's files: keep the
+                            // replacement character for a lone surrogate.
+                            out.push(char::from_u32(hex).unwrap_or('\u{fffd}'));
+                        }
+                        _ => return Err(self.fail("bad escape")),
+                    }
+                }
+                _ => {
+                    // Copy a whole UTF-8 sequence: find where the next ASCII-significant byte is.
+                    let start = self.i - 1;
+                    let mut end = self.i;
+                    while end < self.s.len() && self.s[end] >= 0x80 {
+                        end += 1;
+                    }
+                    let chunk = std::str::from_utf8(&self.s[start..end])
+                        .map_err(|_| self.fail("invalid UTF-8"))?;
+                    out.push_str(chunk);
+                    self.i = end;
+                }
+            }
+        }
+    }
+}
+
 fn write_str(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
@@ -131,6 +327,44 @@ mod tests {
             v.to_string(),
             r#"{"a":[1,0.5,-2],"b":"say \"hi\"\n","c":null,"d":true}"#
         );
+    }
+
+    #[test]
+    fn parses_what_it_writes_and_rejects_bad_text() {
+        let v = Json::obj([
+            ("a", Json::nums(&[1.0, 0.1, -2.5e-7])),
+            ("b", Json::str("say \"hi\"\n ε")),
+            ("c", Json::Null),
+            (
+                "d",
+                Json::Arr(vec![
+                    Json::Bool(true),
+                    Json::Bool(false),
+                    Json::obj::<&str>([]),
+                ]),
+            ),
+        ]);
+        assert_eq!(Json::parse(&v.to_string()).unwrap(), v);
+        assert_eq!(
+            Json::parse(" [1, {\"x\": \"\\u00e9\"}] ").unwrap(),
+            Json::Arr(vec![Json::Num(1.0), Json::obj([("x", Json::str("é"))])])
+        );
+        for bad in [
+            "",
+            "[1,",
+            "{\"a\" 1}",
+            "[1 2]",
+            "tru",
+            "\"open",
+            "1 2",
+            "[NaN]",
+            "{1: 2}",
+        ] {
+            assert!(Json::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Json::parse(&"[".repeat(500))
+            .unwrap_err()
+            .contains("deeply"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ mod imp {
     pub fn ln(x: f64) -> f64 {
         libm::log(x)
     }
+    pub fn tanh(x: f64) -> f64 {
+        libm::tanh(x)
+    }
     pub fn atan2(y: f64, x: f64) -> f64 {
         libm::atan2(y, x)
     }
@@ -52,6 +55,9 @@ mod imp {
     }
     pub fn ln(x: f64) -> f64 {
         x.ln()
+    }
+    pub fn tanh(x: f64) -> f64 {
+        x.tanh()
     }
     pub fn atan2(y: f64, x: f64) -> f64 {
         y.atan2(x)

@@ -397,14 +397,8 @@ impl Params {
     /// was replaced. Keys in `ignore` belong to the page, not the widget, and are skipped.
     pub fn apply_query(&mut self, query: &str, ignore: &[&str]) -> Vec<Notice> {
         let mut notices = Vec::new();
-        for pair in query
-            .trim_start_matches('?')
-            .split('&')
-            .filter(|s| !s.is_empty())
-        {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let (k, v) = (percent_decode(k), percent_decode(v));
-            if !k.is_empty() && !ignore.contains(&k.as_str()) {
+        for (k, v) in query_pairs(query) {
+            if !ignore.contains(&k.as_str()) {
                 notices.extend(self.set(&k, &v));
             }
         }
@@ -443,6 +437,21 @@ impl Params {
                 .collect(),
         )
     }
+}
+
+/// The decoded `(key, value)` pairs of a query string (`?a=1&b=x%20y`), in order; pairs
+/// with an empty key are skipped.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
 }
 
 /// `%XX` and `+` decoding for query strings; malformed escapes are kept as they are.

@@ -4,16 +4,23 @@
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
 use crate::attention;
+use crate::cartpole_ppo;
 use crate::json::Json;
 use crate::kvcache;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 use crate::rope;
+use crate::scaling;
+use crate::{dpo, grpo};
 
 /// Every widget, in gallery order.
 pub const ALL: &[&WidgetSpec] = &[
     &ppo_clip::SPEC,
+    &cartpole_ppo::SPEC,
     &rope::SPEC,
+    &scaling::SPEC,
+    &grpo::SPEC,
+    &dpo::SPEC,
     &attention::SPEC,
     &kvcache::SPEC,
 ];
@@ -26,7 +33,11 @@ pub fn find(name: &str) -> Option<&'static WidgetSpec> {
 pub fn run(params: &Params) -> Json {
     match params.spec.name {
         "ppo-clip" => ppo_clip::compute(&ppo_clip::Config::from_params(params)).to_json(),
+        "cartpole-ppo" => cartpole_ppo::run(params),
         "rope" => rope::compute(&rope::Config::from_params(params)).to_json(),
+        "scaling-laws" => scaling::compute(&scaling::Config::from_params(params)).to_json(),
+        "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),
+        "grpo" => grpo::train_to_end(&grpo::Config::from_params(params)).to_json(),
         "attention" => attention::widget_json(&attention::Config::from_params(params)),
         "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),

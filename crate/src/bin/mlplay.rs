@@ -3,8 +3,14 @@
 //! ```text
 //! mlplay list --json                 every widget with its parameter table
 //! mlplay <widget> [--key value]...   the widget's plotted data, same keys as its attributes
+//! mlplay cartpole-trace --seed S --actions 0,1,1,0 [--initial-state x,x_dot,theta,theta_dot]
+//! mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]...
+//!                                    one JSON line per PPO update, then a "done" line
 //! mlplay rope ... --q v1,... --k v1,... rotated vectors and their score (rope::cli)
 //! mlplay rope ... --matrix             RoPE's score matrix (rope::cli)
+//! mlplay scaling --compute C [--constants hoffmann|epoch]   compute-optimal N, D, loss
+//! mlplay scaling-fit --csv FILE [--boot R] [--seed S]        fit L(N, D) to runs, with intervals
+//! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
 //! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
@@ -16,14 +22,17 @@ use std::process::ExitCode;
 use mlplay::params::Params;
 use mlplay::widgets;
 
-const USAGE: &str = "usage: mlplay list [--json]
-       mlplay <widget> [--key value]... [--json]
-       mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]
-       mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
-                        --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
-       mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)
-       mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
-";
+const USAGE: &str =
+    "usage: mlplay list [--json]\n       mlplay <widget> [--key value]... [--json]\n       \
+     mlplay cartpole-trace --seed S --actions 0,1,... [--initial-state x,x_dot,theta,theta_dot] [--json]\n       \
+     mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n       \
+     mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n       \
+     mlplay scaling --compute C [--constants hoffmann|epoch] [--json]\n       \
+     mlplay scaling-fit --csv FILE [--boot R] [--seed S] [--json]\n       \
+     mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false\n       \
+                      --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json\n       \
+     mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
+     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -54,8 +63,34 @@ fn main() -> ExitCode {
         println!("{}", widgets::list_json());
         return ExitCode::SUCCESS;
     }
-    // Widgets whose CLI takes flags beyond their parameter table.
+    // Commands whose arguments are not a widget's parameter table.
+    if let Some(run) = mlplay::scaling::cli::command(command) {
+        return match run(&args[1..]) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(msg) => usage_error(&msg),
+        };
+    }
+    // Commands whose arguments the parameter table cannot express (lists, CLI-only flags).
     match command.as_str() {
+        "cartpole-trace" => {
+            return match mlplay::cartpole_ppo::cli_trace(&args[1..]) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => usage_error(&msg),
+            }
+        }
+        "cartpole-ppo" => {
+            let stdout = std::io::stdout();
+            return match mlplay::cartpole_ppo::cli_ppo(&args[1..], &mut stdout.lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => usage_error(&msg),
+            };
+        }
         "attention" => {
             return match mlplay::attention::cli(&args[1..]) {
                 Ok(out) => {
@@ -117,6 +152,22 @@ fn main() -> ExitCode {
         if let Err(msg) = params.set_strict(key, &value) {
             return usage_error(&msg);
         }
+    }
+    // Trainers that print one JSON line per logged step instead of one object.
+    let stdout = &mut std::io::stdout().lock();
+    let streamed = match spec.name {
+        "dpo" => Some(mlplay::dpo::cli(&params, stdout)),
+        "grpo" => Some(mlplay::grpo::cli(&params, stdout)),
+        _ => None,
+    };
+    if let Some(result) = streamed {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mlplay: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let out = mlplay::json::Json::obj([
         ("widget", mlplay::json::Json::str(spec.name)),

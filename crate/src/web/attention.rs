@@ -19,7 +19,7 @@ use plotters::style::FontTransform;
 use super::attn_draw::{mix, prob_color, prob_colorbar};
 use super::gpu::{with_gpu, Gpu};
 use super::plot::{err, Area, Theme};
-use super::{Redraw, TextInput, View, WebInfo};
+use super::{TextInput, View, WebInfo};
 use crate::attention::{
     attention_weights, compute, compute_with, long_qkv, max_abs_diff, pool_weights, tokenize,
     Config, Data, D_HEAD, LONG_CPU_MAX, POOL_BLOCKS, SENTENCES, VOCAB,
@@ -104,6 +104,18 @@ struct Shared {
     long_key: Option<LongKey>,
     long: Option<Long>,
     error: Option<String>,
+    /// Panels a landed result changed, for the page's next redraw.
+    changed: Vec<usize>,
+}
+
+impl Shared {
+    fn land(&mut self, panels: &[usize]) {
+        for p in panels {
+            if !self.changed.contains(p) {
+                self.changed.push(*p);
+            }
+        }
+    }
 }
 
 pub(crate) struct AttentionView {
@@ -112,7 +124,6 @@ pub(crate) struct AttentionView {
     custom: Option<Vec<usize>>,
     last_sentence: Option<usize>,
     shared: Rc<RefCell<Shared>>,
-    redraw: Option<Redraw>,
 }
 
 impl Default for AttentionView {
@@ -128,8 +139,8 @@ impl Default for AttentionView {
                 long_key: None,
                 long: None,
                 error: None,
+                changed: Vec::new(),
             })),
-            redraw: None,
         }
     }
 }
@@ -255,21 +266,18 @@ impl AttentionView {
             .expect("update() runs before any view is read")
     }
 
-    fn request_redraw(redraw: &Option<Redraw>) {
-        if let Some(r) = redraw {
-            r.request();
-        }
-    }
-
     /// Start the GPU work (or the CPU fallback for the long sequence) for the data in force.
     fn launch(&mut self, long_changed: bool) {
         let data = self.data().clone();
         let shared = self.shared.clone();
-        let redraw = self.redraw.clone();
         let generation = shared.borrow().generation;
         with_gpu(move |gpu| match gpu {
             Ok(gpu) => {
-                shared.borrow_mut().backend = Backend::Gpu(gpu.label());
+                {
+                    let mut s = shared.borrow_mut();
+                    s.backend = Backend::Gpu(gpu.label());
+                    s.land(&[0, 1, 2]);
+                }
                 wasm_bindgen_futures::spawn_local(async move {
                     let cpu = data.weights.clone();
                     match sentence_on_gpu(&gpu, &data).await {
@@ -282,7 +290,7 @@ impl AttentionView {
                         }
                         Err(e) => shared.borrow_mut().error = Some(e),
                     }
-                    Self::request_redraw(&redraw);
+                    shared.borrow_mut().land(&[0, 1]);
                     if long_changed {
                         yield_to_page().await;
                         let key = LongKey::of(&data.config);
@@ -296,14 +304,17 @@ impl AttentionView {
                                 Ok(l) => s.long = Some(l),
                                 Err(e) => s.error = Some(e),
                             }
+                            s.land(&[2]);
                         }
-                        drop(s);
-                        Self::request_redraw(&redraw);
                     }
                 });
             }
             Err(why) => {
-                shared.borrow_mut().backend = Backend::Cpu(why);
+                {
+                    let mut s = shared.borrow_mut();
+                    s.backend = Backend::Cpu(why);
+                    s.land(&[0, 1, 2]);
+                }
                 if long_changed {
                     wasm_bindgen_futures::spawn_local(async move {
                         yield_to_page().await;
@@ -315,9 +326,8 @@ impl AttentionView {
                         let mut s = shared.borrow_mut();
                         if s.long_key.as_ref() == Some(&key) {
                             s.long = Some(long);
+                            s.land(&[2]);
                         }
-                        drop(s);
-                        Self::request_redraw(&redraw);
                     });
                 }
             }
@@ -847,8 +857,32 @@ impl View for AttentionView {
         self.recompute(config);
     }
 
-    fn set_redraw(&mut self, redraw: Redraw) {
-        self.redraw = Some(redraw);
+    /// Results are outstanding (the GPU's sentence, the long sequence), or some landed and
+    /// are not drawn yet: the page then calls `step` every frame.
+    fn pending(&self) -> bool {
+        let s = self.shared.borrow();
+        let sentence = match s.backend {
+            Backend::Starting => true,
+            Backend::Gpu(_) => s.sentence_gpu.is_none() && s.error.is_none(),
+            Backend::Cpu(_) => false,
+        };
+        sentence || (s.long.is_none() && s.error.is_none()) || !s.changed.is_empty()
+    }
+
+    /// Nothing to compute here (the GPU and the event loop do it): name the panels whose
+    /// results landed since the last frame, so the page redraws just those.
+    fn step(&mut self, _params: &Params, _budget_ms: f64) -> Option<Json> {
+        let panels = std::mem::take(&mut self.shared.borrow_mut().changed);
+        let done = !self.pending();
+        Some(Json::obj([
+            ("done", Json::Bool(done)),
+            ("fraction", Json::Null),
+            ("text", Json::str("")),
+            (
+                "panels",
+                Json::Arr(panels.into_iter().map(|p| Json::Num(p as f64)).collect()),
+            ),
+        ]))
     }
 
     fn backend(&self) -> Option<String> {

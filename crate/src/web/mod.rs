@@ -8,11 +8,15 @@
 
 mod attention;
 mod attn_draw;
+mod cartpole;
+mod dpo;
 mod gpu;
+mod grpo;
 mod kvcache;
 mod plot;
 mod ppo_clip;
 mod rope;
+mod scaling;
 
 use std::cell::RefCell;
 
@@ -51,6 +55,12 @@ pub(crate) trait View {
     }
     /// Trainers only: start training again from scratch with the current parameters.
     fn restart(&mut self, _params: &Params) {}
+    /// Work left to do in the background, for widgets that are not trainers (a fit spread
+    /// over frames, say): while this is true and the element is on screen, the page calls
+    /// [`View::step`] once per animation frame and redraws, without any training controls.
+    fn pending(&self) -> bool {
+        false
+    }
     /// Widgets that take data as text (pasted, or loaded from a file): what the page's text
     /// box is for. `None` (the default): no text box.
     fn text_input(&self) -> Option<&'static TextInput> {
@@ -66,26 +76,50 @@ pub(crate) trait View {
     fn set_text(&mut self, _params: &Params, _text: &str) -> Result<String, String> {
         Err("this widget takes no text input".to_string())
     }
-    /// Widgets that compute asynchronously (on the GPU, say) keep this and call
-    /// [`Redraw::request`] when a result arrives after `update` returned; the page then
-    /// redraws and refreshes the badge. Called once, when the page creates the handle.
-    fn set_redraw(&mut self, _redraw: Redraw) {}
+    /// Parameters that follow from setting `key` (a preset menu sets the sliders), as a
+    /// query string applied right after it; `None` when nothing else changes.
+    fn linked(&self, _key: &str, _params: &Params) -> Option<String> {
+        None
+    }
+    /// A number that changes whenever panel `panel` would draw differently (same theme
+    /// and size); the page skips redrawing unchanged panels while it animates or trains.
+    /// `None`: always redraw.
+    fn version(&self, _panel: usize) -> Option<u64> {
+        None
+    }
+    /// Whether the view wants animation frames even when not training (a simulation that
+    /// plays on screen); the page then calls [`View::tick`] every frame while visible.
+    fn animating(&self) -> bool {
+        false
+    }
+    /// Advance what is animated by `dt_ms` of wall-clock time.
+    fn tick(&mut self, _params: &Params, _dt_ms: f64) {}
+    /// A short hint when panel `panel` takes keyboard input (its canvas becomes focusable).
+    fn key_hint(&self, _panel: usize) -> Option<&'static str> {
+        None
+    }
+    /// A key (`KeyboardEvent.key`) went down or up on panel `panel`; true if it was used.
+    fn key(&mut self, _panel: usize, _key: &str, _down: bool) -> bool {
+        false
+    }
+    /// How many parameters (from the top of the table) the page shows at once; the rest go
+    /// under "More settings". `None`: all of them.
+    fn primary_params(&self) -> Option<usize> {
+        None
+    }
+    /// The label of a "load a file" button, when the view can load something (weights).
+    fn load_label(&self) -> Option<&'static str> {
+        None
+    }
+    /// Load a file's text; `Ok(query)` gives parameters that follow from what was loaded
+    /// (applied to the parameters without another `update`), `Err` the reason it was refused.
+    fn load(&mut self, _params: &Params, _text: &str) -> Result<Option<String>, String> {
+        Err("this widget does not load files".into())
+    }
     /// What computes the numbers, for the badge in the widget's header: "WebGPU: <adapter>",
     /// "CPU: <why>". `None` (the default): no badge.
     fn backend(&self) -> Option<String> {
         None
-    }
-}
-
-/// A request to the page to redraw a widget, from a result that arrived asynchronously.
-/// Cheap to clone; requests after the element was removed do nothing.
-#[derive(Clone)]
-pub(crate) struct Redraw(std::rc::Rc<js_sys::Function>);
-
-impl Redraw {
-    pub fn request(&self) {
-        // The callback only schedules a frame; an exception there is the page's to report.
-        let _ = self.0.call0(&JsValue::NULL);
     }
 }
 
@@ -99,10 +133,25 @@ pub(crate) struct TextInput {
     pub accept: &'static str,
 }
 
-/// Milliseconds from the browser's clock, for trainers' time budgets.
-#[allow(dead_code)] // used by trainers
+/// Milliseconds from the browser's high-resolution clock (`performance.now()`, in windows
+/// and workers; `Date.now()`, whole milliseconds, where there is none), for time budgets.
 pub(crate) fn now_ms() -> f64 {
-    js_sys::Date::now()
+    thread_local! {
+        static NOW: Option<js_sys::Function> = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+            .ok()
+            .filter(|p| p.is_object())
+            .and_then(|p| {
+                let now = js_sys::Reflect::get(&p, &"now".into()).ok()?;
+                let f: js_sys::Function = now.dyn_into().ok()?;
+                Some(f.bind0(&p))
+            });
+    }
+    NOW.with(|now| {
+        now.as_ref()
+            .and_then(|f| f.call0(&JsValue::NULL).ok())
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(js_sys::Date::now)
+    })
 }
 
 /// The web-only description of a widget: panel titles and its equation as MathML, whose
@@ -115,12 +164,16 @@ pub(crate) struct WebInfo {
 fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
     match spec.name {
         "ppo-clip" => (Box::new(ppo_clip::PpoClipView::default()), &ppo_clip::INFO),
+        "cartpole-ppo" => (Box::new(cartpole::CartPoleView::default()), &cartpole::INFO),
         "rope" => (Box::new(rope::RopeView::default()), &rope::INFO),
-        "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
+        "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
+        "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
+        "scaling-laws" => (Box::new(scaling::ScalingView::default()), &scaling::INFO),
         "attention" => (
             Box::new(attention::AttentionView::default()),
             &attention::INFO,
         ),
+        "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
@@ -167,6 +220,23 @@ pub fn registry() -> String {
                         ])
                     });
                     pairs.push(("text_input".into(), text_input));
+                    pairs.push((
+                        "keys".into(),
+                        Json::Arr(
+                            (0..info.panels.len())
+                                .map(|i| view.key_hint(i).map_or(Json::Null, Json::str))
+                                .collect(),
+                        ),
+                    ));
+                    pairs.push((
+                        "load".into(),
+                        view.load_label().map_or(Json::Null, Json::str),
+                    ));
+                    pairs.push((
+                        "primary".into(),
+                        view.primary_params()
+                            .map_or(Json::Null, |n| Json::Num(n as f64)),
+                    ));
                 }
                 obj
             })
@@ -196,6 +266,8 @@ pub struct Handle {
     params: Params,
     view: Box<dyn View>,
     dirty: bool,
+    /// The version each panel had when it was last drawn (see [`View::version`]).
+    drawn: Vec<Option<u64>>,
 }
 
 #[wasm_bindgen]
@@ -209,32 +281,38 @@ impl Handle {
             params: Params::defaults(spec),
             view,
             dirty: true,
+            drawn: Vec::new(),
         })
-    }
-
-    /// The page's callback for results that arrive after an update (GPU readbacks): it
-    /// redraws the element. Widgets that compute synchronously never call it.
-    #[wasm_bindgen(js_name = onUpdate)]
-    pub fn on_update(&mut self, callback: js_sys::Function) {
-        self.view.set_redraw(Redraw(std::rc::Rc::new(callback)));
-    }
-
-    /// What computes this widget's numbers (the header badge), or "" for none.
-    pub fn backend(&mut self) -> String {
-        self.fresh().backend().unwrap_or_default()
     }
 
     /// Set one parameter leniently; returns the notice's message when the value was replaced.
     pub fn set(&mut self, key: &str, raw: &str) -> Option<String> {
         self.dirty = true;
-        self.params.set(key, raw).map(|n| n.message)
+        let notice = self.params.set(key, raw).map(|n| n.message);
+        self.apply_linked(key);
+        notice
+    }
+
+    /// Parameters that follow from `key` (see [`View::linked`]), applied after it.
+    fn apply_linked(&mut self, key: &str) {
+        if let Some(query) = self.view.linked(key, &self.params) {
+            self.params.apply_query(&query, &[]);
+        }
     }
 
     /// Apply a URL query string; returns the notices as a JSON array of `{key, message}`.
     #[wasm_bindgen(js_name = applyQuery)]
     pub fn apply_query(&mut self, query: &str) -> String {
         self.dirty = true;
-        notices_json(&self.params.apply_query(query, &["w", "hide", "theme"]))
+        let mut notices = Vec::new();
+        for (k, v) in crate::params::query_pairs(query) {
+            if ["w", "hide", "theme"].contains(&k.as_str()) {
+                continue;
+            }
+            notices.extend(self.params.set(&k, &v));
+            self.apply_linked(&k);
+        }
+        notices_json(&notices)
     }
 
     /// A parameter's value (NaN for a key the widget does not have).
@@ -251,6 +329,21 @@ impl Handle {
             .spec
             .param(key)
             .map_or_else(String::new, |p| p.format(self.params.get(key)))
+    }
+
+    /// The parameters alone as JSON (what `change` events carry; cheaper than `state`).
+    pub fn params(&self) -> String {
+        self.params.to_json().to_string()
+    }
+
+    /// Background work left (see `View::pending`); trainers report false.
+    pub fn pending(&mut self) -> bool {
+        self.fresh().pending()
+    }
+
+    /// What computes this widget's numbers (the header badge), or "" for none.
+    pub fn backend(&mut self) -> String {
+        self.fresh().backend().unwrap_or_default()
     }
 
     /// Every parameter as `key=value&...`, exact, for share links.
@@ -271,7 +364,8 @@ impl Handle {
         self.view.as_ref()
     }
 
-    /// Trainers: about `budget_ms` of training; progress as JSON, or "" for other widgets.
+    /// Trainers (and views with background work): about `budget_ms` of work; progress as
+    /// JSON, or "" for widgets with nothing to do.
     pub fn step(&mut self, budget_ms: f64) -> String {
         if self.dirty {
             self.view.update(&self.params);
@@ -304,6 +398,46 @@ impl Handle {
             Err(m) => (false, m),
         };
         Json::obj([("ok", Json::Bool(ok)), ("message", Json::str(message))]).to_string()
+    }
+
+    /// Whether panel `panel` would draw differently from its last drawing (always true for
+    /// views without versions); the page asks before redrawing while it animates.
+    pub fn changed(&mut self, panel: usize) -> bool {
+        let v = self.fresh().version(panel);
+        v.is_none() || self.drawn.get(panel).copied().flatten() != v
+    }
+
+    /// Whether the view wants animation frames (see [`View::animating`]).
+    pub fn animating(&mut self) -> bool {
+        self.fresh().animating()
+    }
+
+    /// Advance the view's animation by `dt_ms` of wall-clock time.
+    pub fn tick(&mut self, dt_ms: f64) {
+        self.fresh();
+        self.view.tick(&self.params, dt_ms);
+    }
+
+    /// A key went down or up on a panel; true when the view used it.
+    pub fn key(&mut self, panel: usize, key: &str, down: bool) -> bool {
+        self.fresh();
+        self.view.key(panel, key, down)
+    }
+
+    /// Load a file's text (weights, say); returns "" or the reason it was refused.
+    pub fn load(&mut self, text: &str) -> String {
+        self.fresh();
+        match self.view.load(&self.params, text) {
+            Ok(query) => {
+                if let Some(q) = query {
+                    // What the loaded file implies for the parameters; the view already
+                    // matches it, so no update is needed.
+                    self.params.apply_query(&q, &[]);
+                }
+                String::new()
+            }
+            Err(msg) => msg,
+        }
     }
 
     /// `{"widget", "params", "data"}` as JSON.
@@ -366,6 +500,11 @@ impl Handle {
         let view = self.fresh();
         view.draw(panel, &root, &theme)
             .map_err(|e| JsError::new(&e))?;
+        let version = view.version(panel);
+        if self.drawn.len() <= panel {
+            self.drawn.resize(panel + 1, None);
+        }
+        self.drawn[panel] = version;
         root.present().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(())
     }
