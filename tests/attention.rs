@@ -430,3 +430,91 @@ fn the_long_sequence_is_seeded_vocabulary_through_the_same_model() {
     );
     assert_eq!(qkv, Model::new(1, 2, 1).qkv(&long_tokens(40, 1)));
 }
+
+// ---------------------------------------------------------- <ml-flash-attention>'s core
+
+use mlplay::flash::{traffic, Config as FlashConfig, Demo, DEMO_D, DEMO_N};
+
+fn flash_widget(pairs: &[(&str, &str)]) -> FlashConfig {
+    let mut p = Params::defaults(&mlplay::flash::SPEC);
+    for (k, v) in pairs {
+        p.set_strict(k, v).unwrap();
+    }
+    FlashConfig::from_params(&p)
+}
+
+#[test]
+fn the_demo_converges_to_naive_attention_tile_by_tile() {
+    for causal in ["off", "on"] {
+        let last = if causal == "on" { 10 } else { 16 };
+        let mut finished_before = 0;
+        for step in 0..=16 {
+            let d = Demo::new(&flash_widget(&[
+                ("step", &step.to_string()),
+                ("causal", causal),
+            ]));
+            assert_eq!(d.steps.len(), last);
+            assert_eq!(d.done, step.min(last));
+            // Finished rows only grow, 4 at a time, and equal naive attention there.
+            let f = d.finished_rows();
+            assert!(f >= finished_before && f % 4 == 0);
+            finished_before = f;
+            if let Some(e) = d.finished_error() {
+                assert!(e < 1e-5, "step {step}: {e}");
+            }
+            // Rows not reached are blank (NaN), rows reached are numbers.
+            for i in 0..DEMO_N {
+                let reached = d.latest()[i / 4].is_some();
+                assert_eq!(
+                    d.flash.row(i).iter().all(|v| v.is_finite()),
+                    reached,
+                    "row {i}"
+                );
+            }
+        }
+        let done = Demo::new(&flash_widget(&[("step", "16"), ("causal", causal)]));
+        assert_eq!(done.finished_rows(), DEMO_N);
+        assert!(max_abs_diff(&done.flash, &done.naive) < 1e-5);
+        assert_eq!(done.flash.dim(), (DEMO_N, DEMO_D));
+    }
+}
+
+#[test]
+fn a_new_maximum_rescales_by_e_to_the_old_minus_new() {
+    // Between two steps of one query tile, l' = e^{m - m'} l + rowsum e^{S - m'} exactly as
+    // REFERENCE.md writes it, recomputed here from the step's own scores.
+    let d = Demo::new(&flash_widget(&[("step", "3"), ("seed", "9")]));
+    let cur = d.current().unwrap();
+    let prev = d.previous().unwrap();
+    assert_eq!((cur.q_tile, cur.kv_tile), (0, 2));
+    assert_eq!((prev.q_tile, prev.kv_tile), (0, 1));
+    for r in 0..4 {
+        let row = cur.scores.row(r);
+        let m_new = row.fold(prev.state.m[r], |a, &b| a.max(b));
+        assert_eq!(cur.state.m[r], m_new);
+        let l_new = (prev.state.m[r] - m_new).exp() * prev.state.l[r]
+            + row.iter().map(|&x| (x - m_new).exp()).sum::<f32>();
+        assert!((cur.state.l[r] - l_new).abs() < 1e-5 * l_new);
+    }
+}
+
+#[test]
+fn the_traffic_calculator_uses_the_paper_blocks() {
+    // M = 192 KiB of fp16 = 98304 elements, d = 64: B_c = ceil(98304 / 256) = 384,
+    // B_r = min(384, 64) = 64. At N = 4096: standard 2 (4 N d + 4 N^2) bytes
+    // = 2 (1048576 + 67108864) = 136314880; flash 2 (2 N d + ceil(4096 / 384) N (3 d + 4))
+    // = 2 (524288 + 11 * 4096 * 196) = 2 (524288 + 8830976) = 18710528.
+    let t = traffic(&flash_widget(&[]));
+    assert_eq!(t.blocks, (64.0, 384.0));
+    assert_eq!(t.at_n.0, 136_314_880.0);
+    assert_eq!(t.at_n.1, 18_710_528.0);
+    // FA-2 order with B_r = 64: 2 (2 N d + 2 N d ceil(N / 64)) = 2 * 524288 * 65.
+    assert_eq!(t.at_n.2, 2.0 * 524_288.0 * 65.0);
+    assert_eq!(t.ns.first(), Some(&256.0));
+    assert_eq!(t.ns.last(), Some(&131_072.0));
+    // More on-chip memory, less traffic; wider heads, more.
+    let big = traffic(&flash_widget(&[("sram", "256")]));
+    assert!(big.at_n.1 < t.at_n.1);
+    let wide = traffic(&flash_widget(&[("d", "128")]));
+    assert!(wide.at_n.1 > t.at_n.1);
+}

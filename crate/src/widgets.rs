@@ -5,6 +5,7 @@
 
 use crate::attention;
 use crate::cartpole_ppo;
+use crate::flash;
 use crate::json::Json;
 use crate::kvcache;
 use crate::params::{Params, WidgetSpec};
@@ -22,6 +23,7 @@ pub const ALL: &[&WidgetSpec] = &[
     &grpo::SPEC,
     &dpo::SPEC,
     &attention::SPEC,
+    &flash::SPEC,
     &kvcache::SPEC,
 ];
 
@@ -39,6 +41,7 @@ pub fn run(params: &Params) -> Json {
         "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),
         "grpo" => grpo::train_to_end(&grpo::Config::from_params(params)).to_json(),
         "attention" => attention::widget_json(&attention::Config::from_params(params)),
+        "flash-attention" => flash::widget_json(&flash::Config::from_params(params)),
         "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }

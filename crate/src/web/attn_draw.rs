@@ -218,3 +218,19 @@ pub(crate) fn legend(area: &Area, theme: &Theme, items: &[(Mark, String)]) -> Re
     }
     Ok(())
 }
+
+/// Muted text wrapped to the area's width from `y` down; returns the y below it.
+pub(crate) fn wrapped(area: &Area, theme: &Theme, text: &str, y: i32) -> Result<i32, String> {
+    let (w, _) = area.dim_in_pixel();
+    let mut y = y;
+    for line in super::kvcache::wrap(text, f64::from(w)) {
+        note(area, theme, &line, y)?;
+        y += 17;
+    }
+    Ok(y)
+}
+
+/// Lines `text` takes at `width` (CSS px), for panel heights.
+pub(crate) fn lines(text: &str, width: f64) -> usize {
+    super::kvcache::wrap(text, width).len()
+}

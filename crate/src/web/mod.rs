@@ -10,6 +10,7 @@ mod attention;
 mod attn_draw;
 mod cartpole;
 mod dpo;
+mod flash;
 mod gpu;
 mod grpo;
 mod kvcache;
@@ -173,6 +174,7 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
             Box::new(attention::AttentionView::default()),
             &attention::INFO,
         ),
+        "flash-attention" => (Box::new(flash::FlashView::default()), &flash::INFO),
         "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
