@@ -154,6 +154,14 @@ describe("<ml-dpo>", () => {
         const widget = page.locator("ml-dpo");
         await widget.locator("details.text-input summary").click();
         const area = widget.locator("textarea[data-text]");
+        // The box is filled by the details element's `toggle` event, which fires after the click.
+        await area.evaluate(
+          (el) =>
+            new Promise((resolve) => {
+              const check = () => (el.value ? resolve() : requestAnimationFrame(check));
+              check();
+            }),
+        );
         const shown = await area.inputValue();
         const rows = shown.trim().split("\n");
         assert.equal(rows[0], "prompt,chosen,rejected");
