@@ -416,6 +416,7 @@ cmd_bench() {
   local rc=0
   node bench/run.mjs || rc=$?
   node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
+  node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }
