@@ -212,8 +212,8 @@ build_wasm() {
 }
 
 build_cli() {
-  step "cargo build --release --bin mlplay" "fix the compile errors above" \
-    cargo build --release --bin mlplay
+  step "cargo build --release --features gpu --bin mlplay" "fix the compile errors above" \
+    cargo build --release --features gpu --bin mlplay
 }
 
 cmd_build() {
@@ -313,7 +313,8 @@ lint_files() {
 
 run_cargo_tests() {
   local log=$LOG_DIR/cargo-test.log
-  cargo test 2>&1 | tee "$log"
+  # --features gpu: the WGSL kernels against their CPU twins on lavapipe (tests/gpu.rs).
+  cargo test --features gpu 2>&1 | tee "$log"
 }
 
 run_wasm_tests() {
@@ -367,10 +368,14 @@ cmd_test() {
   step "cargo fmt --check" "run: cargo fmt" cargo fmt --check
   step "cargo clippy --all-targets -- -D warnings" "fix the clippy warnings above" \
     cargo clippy --all-targets -- -D warnings
+  step "cargo clippy --all-targets --features gpu -- -D warnings" \
+    "fix the clippy warnings above (the wgpu kernels in crate/src/gpu)" \
+    cargo clippy --all-targets --features gpu -- -D warnings
   step "cargo clippy --lib --target $WASM_TARGET --features web -- -D warnings" \
     "fix the clippy warnings above (wasm + web feature)" \
     cargo clippy --lib --target "$WASM_TARGET" --features web -- -D warnings
-  step "cargo test (native: unit + tests/*.rs)" "see the failing tests above; rerun: cargo test" \
+  step "cargo test --features gpu (native: unit + tests/*.rs, GPU kernels on lavapipe)" \
+    "see the failing tests above; rerun: cargo test --features gpu" \
     run_cargo_tests
   count_cargo cargo "$LOG_DIR/cargo-test.log"
   build_wasm
@@ -411,6 +416,7 @@ cmd_bench() {
   local rc=0
   node bench/run.mjs || rc=$?
   node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
+  node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }

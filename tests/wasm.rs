@@ -134,3 +134,43 @@ fn background_fit_steps_to_the_end() {
     // PPO's widget has no background work.
     assert!(!Handle::new("ppo-clip").unwrap().pending());
 }
+
+// ---- The WGSL kernels in the browser (SwiftShader under --enable-unsafe-webgpu): GPU == CPU.
+
+#[wasm_bindgen_test]
+async fn attention_kernels_on_webgpu_equal_the_cpu_twin() {
+    use mlplay::attention::{attention, max_abs_diff, Dims, Options, Qkv};
+    use mlplay::gpu::{self, GpuContext, Kernel};
+    let ctx = GpuContext::acquire().await.expect(
+        "webdriver.json launches Chromium with --enable-unsafe-webgpu: an adapter is expected",
+    );
+    for (case, (h, g, n, d)) in [(2, 1, 33, 16), (4, 2, 70, 64), (3, 3, 17, 12)]
+        .into_iter()
+        .enumerate()
+    {
+        let dims = Dims {
+            n_heads: h,
+            n_kv_heads: g,
+            seq_len: n,
+            head_dim: d,
+        };
+        let qkv = Qkv::random(dims, 40 + case as u64);
+        for causal in [false, true] {
+            let opts = Options {
+                causal,
+                temperature: 0.8,
+            };
+            let cpu = attention(&qkv, opts);
+            for kernel in [Kernel::Naive, Kernel::Flash] {
+                let (out, timing) = gpu::attention(&ctx, &qkv, opts, kernel).await.unwrap();
+                let e = max_abs_diff(&out, &cpu);
+                assert!(
+                    e <= 1e-4,
+                    "{kernel:?} {dims:?} causal={causal}: max abs diff {e} on {}",
+                    ctx.adapter_name()
+                );
+                assert!(timing.ms >= 0.0);
+            }
+        }
+    }
+}

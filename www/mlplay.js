@@ -29,6 +29,9 @@ const STYLE = `
 .box { background: var(--ml-bg); color: var(--ml-fg); border: 1px solid var(--ml-border);
   border-radius: 10px; padding: 14px 16px; box-sizing: border-box; max-width: 100%; }
 header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
+.badge { font-size: 0.78rem; color: var(--ml-muted); border: 1px solid var(--ml-border); border-radius: 999px;
+  padding: 1px 8px; font-variant-numeric: tabular-nums; }
+.badge[hidden] { display: none; }
 h2 { font-size: 1.1rem; margin: 0; }
 .summary { color: var(--ml-muted); margin: 4px 0 8px; font-size: 0.92rem; }
 .equation { overflow-x: auto; padding: 4px 0; font-size: 1.05rem; }
@@ -221,7 +224,7 @@ class MlWidget extends HTMLElement {
       .join("");
     this.shadowRoot.innerHTML = `<style>${STYLE}</style>
       <div class="box" part="box">
-        <header><h2>${esc(spec.title)}</h2></header>
+        <header><h2>${esc(spec.title)}</h2><span class="badge" title="What computes this figure" hidden></span></header>
         <p class="summary">${esc(spec.summary)}</p>
         <div class="equation">${spec.equation}</div>
         <div class="values" aria-live="off">${values}</div>
@@ -493,6 +496,10 @@ class MlWidget extends HTMLElement {
         h.draw(panel, canvas, this.#dark(), width, height);
         this.shadowRoot.getElementById(`ml-desc-${panel}`).textContent = h.describe(panel);
       }
+      const badge = this.shadowRoot.querySelector(".badge");
+      const backend = h.backend();
+      if (badge.textContent !== backend) badge.textContent = backend;
+      badge.hidden = !backend;
     });
     this.#resolveReady();
     this.#work();

@@ -2,7 +2,7 @@
 //!
 //! Map of the crate:
 //! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`],
-//!   [`scaling`], [`dpo`], [`grpo`];
+//!   [`scaling`], [`dpo`], [`grpo`], [`attention`], [`flash`], [`kvcache`];
 //!   [`cartpole`] (the environment), [`nn`] (MLP, backward pass, Adam), [`ppo`] (the trainer),
 //!   with [`cartpole_ppo`] the widget's table, presets and CLI;
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
@@ -10,15 +10,20 @@
 //!   CLI flags are all validated against it;
 //! - [`widgets`]: the registry that runs each widget's core headless (CLI and `state`);
 //! - [`json`]: the small JSON writer (and reader) the CLI and the browser use;
+//! - `gpu` (feature `gpu`): WGSL compute kernels through wgpu, each beside its CPU twin's
+//!   file in the math above; one `GpuContext` shared by everything that computes;
 //! - [`math`]: sin, cos, pow, ln, ... with the same bits natively and in wasm;
 //! - `web` (feature `web`, wasm only): the wasm-bindgen layer that owns element handles and
 //!   draws into canvases; the custom elements themselves live in `www/mlplay.js`.
 
+pub mod attention;
 pub mod cartpole;
 pub mod cartpole_ppo;
 pub mod dpo;
+pub mod flash;
 pub mod grpo;
 pub mod json;
+pub mod kvcache;
 pub mod math;
 pub mod nn;
 pub mod params;
@@ -29,5 +34,7 @@ pub mod rope;
 pub mod scaling;
 pub mod widgets;
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
 #[cfg(feature = "web")]
 pub mod web;

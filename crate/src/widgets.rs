@@ -3,8 +3,11 @@
 //! The CLI (`mlplay <widget>`) and the browser's `state` getter both call [`run`], so the
 //! numbers a course author reads through the JS API are the numbers the CLI prints.
 
+use crate::attention;
 use crate::cartpole_ppo;
+use crate::flash;
 use crate::json::Json;
+use crate::kvcache;
 use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 use crate::rope;
@@ -19,6 +22,9 @@ pub const ALL: &[&WidgetSpec] = &[
     &scaling::SPEC,
     &grpo::SPEC,
     &dpo::SPEC,
+    &attention::SPEC,
+    &flash::SPEC,
+    &kvcache::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
@@ -34,6 +40,9 @@ pub fn run(params: &Params) -> Json {
         "scaling-laws" => scaling::compute(&scaling::Config::from_params(params)).to_json(),
         "dpo" => dpo::train_to_end(&dpo::Config::from_params(params)).to_json(),
         "grpo" => grpo::train_to_end(&grpo::Config::from_params(params)).to_json(),
+        "attention" => attention::widget_json(&attention::Config::from_params(params)),
+        "flash-attention" => flash::widget_json(&flash::Config::from_params(params)),
+        "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

@@ -11,6 +11,9 @@
 //! mlplay scaling --compute C [--constants hoffmann|epoch]   compute-optimal N, D, loss
 //! mlplay scaling-fit --csv FILE [--boot R] [--seed S]        fit L(N, D) to runs, with intervals
 //! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
+//! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
+//!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+//! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -25,7 +28,11 @@ const USAGE: &str =
      mlplay cartpole-ppo --seed S --total-steps N [--preset NAME] [--key value]... [--json]\n       \
      mlplay rope [--key value]... --q v1,v2,... --k v1,v2,... | --matrix [--json]\n       \
      mlplay scaling --compute C [--constants hoffmann|epoch] [--json]\n       \
-     mlplay scaling-fit --csv FILE [--boot R] [--seed S] [--json]\n";
+     mlplay scaling-fit --csv FILE [--boot R] [--seed S] [--json]\n       \
+     mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false\n       \
+                      --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json\n       \
+     mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
+     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -83,6 +90,28 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(msg) => usage_error(&msg),
             };
+        }
+        "attention" => {
+            return match mlplay::attention::cli(&args[1..]) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err((2, msg)) => usage_error(&msg),
+                Err((code, msg)) => {
+                    eprintln!("mlplay attention: {msg}");
+                    ExitCode::from(code)
+                }
+            }
+        }
+        "kv-cache" => {
+            return match mlplay::kvcache::cli(&args[1..]) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => usage_error(&msg),
+            }
         }
         _ => {}
     }

@@ -6,9 +6,14 @@
 //! and JS holds an opaque handle. Panics are caught by a hook that logs them to the console
 //! and keeps the message for the element to show, so a bug never leaves a blank page.
 
+mod attention;
+mod attn_draw;
 mod cartpole;
 mod dpo;
+mod flash;
+mod gpu;
 mod grpo;
+mod kvcache;
 mod plot;
 mod ppo_clip;
 mod rope;
@@ -112,6 +117,11 @@ pub(crate) trait View {
     fn load(&mut self, _params: &Params, _text: &str) -> Result<Option<String>, String> {
         Err("this widget does not load files".into())
     }
+    /// What computes the numbers, for the badge in the widget's header: "WebGPU: <adapter>",
+    /// "CPU: <why>". `None` (the default): no badge.
+    fn backend(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A widget's text box: data given as text, e.g. a CSV of preference pairs.
@@ -160,6 +170,12 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
         "dpo" => (Box::new(dpo::DpoView::default()), &dpo::INFO),
         "grpo" => (Box::new(grpo::GrpoView::default()), &grpo::INFO),
         "scaling-laws" => (Box::new(scaling::ScalingView::default()), &scaling::INFO),
+        "attention" => (
+            Box::new(attention::AttentionView::default()),
+            &attention::INFO,
+        ),
+        "flash-attention" => (Box::new(flash::FlashView::default()), &flash::INFO),
+        "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
         other => unreachable!("widget {other} has no web view"),
     }
 }
@@ -325,6 +341,11 @@ impl Handle {
     /// Background work left (see `View::pending`); trainers report false.
     pub fn pending(&mut self) -> bool {
         self.fresh().pending()
+    }
+
+    /// What computes this widget's numbers (the header badge), or "" for none.
+    pub fn backend(&mut self) -> String {
+        self.fresh().backend().unwrap_or_default()
     }
 
     /// Every parameter as `key=value&...`, exact, for share links.

@@ -1,0 +1,292 @@
+//! The page's one GPU context: acquired on first request, shared by every widget on the page,
+//! with the compiled attention kernels cached beside it.
+//!
+//! [`with_gpu`] hands the context to a callback: at once when it is ready, after acquisition
+//! when that is under way, or an `Err` with the reason when there is none (no WebGPU in this
+//! browser, no adapter, a lost device). Widgets then use their CPU twin and say so.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::gpu::attention::NaiveAttention;
+use crate::gpu::flash::FlashAttention;
+use crate::gpu::GpuContext;
+
+/// The shared context and the kernels built on it (pipelines are compiled once per page).
+pub(crate) struct Gpu {
+    pub ctx: GpuContext,
+    /// The browser's own description of the adapter (GPUAdapterInfo), when it gives one.
+    description: Option<String>,
+    naive: RefCell<Option<Rc<NaiveAttention>>>,
+    flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
+}
+
+impl Gpu {
+    pub fn naive(&self) -> Rc<NaiveAttention> {
+        self.naive
+            .borrow_mut()
+            .get_or_insert_with(|| Rc::new(NaiveAttention::new(&self.ctx)))
+            .clone()
+    }
+
+    /// The flash kernel for heads padded to `dp`, with the device's best tile configuration.
+    pub fn flash(&self, dp: usize) -> Result<Rc<FlashAttention>, String> {
+        if let Some(k) = self.flash.borrow().get(&dp) {
+            return Ok(k.clone());
+        }
+        let k = Rc::new(FlashAttention::new(&self.ctx, dp)?);
+        self.flash.borrow_mut().insert(dp, k.clone());
+        Ok(k)
+    }
+
+    /// "WebGPU: <adapter>" for badges.
+    pub fn label(&self) -> String {
+        match &self.description {
+            Some(d) => format!("WebGPU: {d}"),
+            None => format!("WebGPU: {}", adapter_label(&self.ctx)),
+        }
+    }
+}
+
+/// Why there is no GPU, in a few words for the badge (wgpu's message lists every backend).
+fn short_reason(detail: &str) -> String {
+    let has_webgpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .ok()
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok())
+        .is_some_and(|g| !g.is_undefined() && !g.is_null());
+    if !has_webgpu {
+        "no WebGPU in this browser".to_string()
+    } else if detail.contains("no adapter") || detail.contains("no GPU adapter") {
+        "no WebGPU adapter".to_string()
+    } else {
+        format!(
+            "WebGPU failed ({})",
+            detail.chars().take(80).collect::<String>()
+        )
+    }
+}
+
+/// `navigator.gpu.requestAdapter()`'s `info`: description, else vendor and architecture
+/// (wgpu's AdapterInfo is empty on the web). `None` where the browser says nothing.
+async fn browser_adapter_description() -> Option<String> {
+    use wasm_bindgen::JsCast;
+    let get = |o: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok();
+    let gpu = get(&get(&js_sys::global(), "navigator")?, "gpu")?;
+    let request = get(&gpu, "requestAdapter")?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(
+        &options,
+        &"powerPreference".into(),
+        &"high-performance".into(),
+    );
+    let promise = request
+        .call1(&gpu, &options)
+        .ok()?
+        .dyn_into::<js_sys::Promise>()
+        .ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let info = get(&adapter, "info").filter(|i| i.is_object())?;
+    let text = |k: &str| {
+        get(&info, k)
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.trim().is_empty())
+    };
+    if let Some(d) = text("description") {
+        return Some(d);
+    }
+    let parts: Vec<String> = ["vendor", "architecture", "device"]
+        .iter()
+        .filter_map(|k| text(k))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// A readable adapter name: the browser's description, else vendor and architecture.
+pub(crate) fn adapter_label(ctx: &GpuContext) -> String {
+    let i = &ctx.info;
+    for s in [&i.name, &i.driver, &i.driver_info] {
+        if !s.trim().is_empty() {
+            return s.trim().to_string();
+        }
+    }
+    format!("adapter {:04x}:{:04x}", i.vendor, i.device)
+}
+
+type Waiter = Box<dyn FnOnce(Result<Rc<Gpu>, String>)>;
+
+enum Slot {
+    Idle,
+    Pending(Vec<Waiter>),
+    Ready(Rc<Gpu>),
+    Missing(String),
+}
+
+thread_local! {
+    static SLOT: RefCell<Slot> = const { RefCell::new(Slot::Idle) };
+}
+
+/// Where the page's GPU stands now, without asking for it: `None` while unknown or pending.
+pub(crate) fn status() -> Option<Result<Rc<Gpu>, String>> {
+    SLOT.with(|s| match &*s.borrow() {
+        Slot::Ready(g) if g.ctx.is_lost() => Some(Err("the GPU device was lost".to_string())),
+        Slot::Ready(g) => Some(Ok(g.clone())),
+        Slot::Missing(why) => Some(Err(why.clone())),
+        _ => None,
+    })
+}
+
+/// Call `f` with the page's GPU (acquiring it on first use) or the reason there is none.
+pub(crate) fn with_gpu(f: impl FnOnce(Result<Rc<Gpu>, String>) + 'static) {
+    if let Some(now) = status() {
+        if let Err(why) = &now {
+            SLOT.with(|s| *s.borrow_mut() = Slot::Missing(why.clone()));
+        }
+        return f(now);
+    }
+    let start = SLOT.with(|s| {
+        let mut s = s.borrow_mut();
+        match &mut *s {
+            Slot::Pending(waiters) => {
+                waiters.push(Box::new(f));
+                false
+            }
+            _ => {
+                *s = Slot::Pending(vec![Box::new(f)]);
+                true
+            }
+        }
+    });
+    if start {
+        wasm_bindgen_futures::spawn_local(async {
+            let result = match GpuContext::acquire().await {
+                Ok(ctx) => Ok(Rc::new(Gpu {
+                    ctx,
+                    description: browser_adapter_description().await,
+                    naive: RefCell::new(None),
+                    flash: RefCell::new(HashMap::new()),
+                })),
+                Err(e) => Err(short_reason(&e)),
+            };
+            let waiters = SLOT.with(|s| {
+                let mut s = s.borrow_mut();
+                let next = match &result {
+                    Ok(g) => Slot::Ready(g.clone()),
+                    Err(why) => Slot::Missing(why.clone()),
+                };
+                match std::mem::replace(&mut *s, next) {
+                    Slot::Pending(w) => w,
+                    _ => Vec::new(),
+                }
+            });
+            for w in waiters {
+                w(result.clone());
+            }
+        });
+    }
+}
+
+/// `benchAttention(kernel, n, heads, headDim, reps)`: the page's GPU times one kernel on a
+/// seeded problem (d-wide heads, MHA, not causal), best of `reps` runs after a warm-up, and
+/// checks it against the other kernel. Resolves to JSON `{adapter, kernel, n, heads,
+/// head_dim, best_ms, median_ms, gflops, method, max_abs_diff_vs_other}`; rejects without a GPU.
+/// For `bench/attention.mjs`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchAttention)]
+pub async fn bench_attention(
+    kernel: String,
+    n: usize,
+    heads: usize,
+    head_dim: usize,
+    reps: usize,
+) -> Result<String, wasm_bindgen::JsError> {
+    use crate::attention::{max_abs_diff, Dims, Options, Qkv};
+    use crate::gpu::{padded_dim, run, AttnBuffers, Dispatch};
+    use crate::json::Json;
+    let fail = |e: String| wasm_bindgen::JsError::new(&e);
+    let (tx, rx) = futures_oneshot();
+    with_gpu(tx);
+    let gpu = rx.await.map_err(fail)?;
+    let ctx = &gpu.ctx;
+    let dims = Dims {
+        n_heads: heads,
+        n_kv_heads: heads,
+        seq_len: n,
+        head_dim,
+    };
+    dims.validate().map_err(fail)?;
+    let qkv = Qkv::random(dims, n as u64);
+    let bufs = AttnBuffers::upload(ctx, &qkv).map_err(fail)?;
+    let opts = Options::default();
+    let rows = ((64usize << 20) / (heads * n * 4)).max(1);
+    let naive = gpu.naive().plan_chunked(ctx, &bufs, opts, 0, rows);
+    let flash = gpu.flash(padded_dim(head_dim)).map_err(fail)?;
+    let fplan = flash.plan(ctx, &bufs, opts).map_err(fail)?;
+    let (work, other): (&dyn Dispatch, &dyn Dispatch) = match kernel.as_str() {
+        "naive" => (&naive, &fplan),
+        "flash" => (&fplan, &naive),
+        k => return Err(fail(format!("no kernel {k:?} (naive or flash)"))),
+    };
+    run(ctx, other).await.map_err(fail)?;
+    let o_other = bufs.read_output(ctx).await.map_err(fail)?;
+    run(ctx, work).await.map_err(fail)?; // warm-up
+    let mut times = Vec::new();
+    let mut method = "";
+    for _ in 0..reps.max(1) {
+        let t = run(ctx, work).await.map_err(fail)?;
+        method = t.method;
+        times.push(t.ms);
+    }
+    let o = bufs.read_output(ctx).await.map_err(fail)?;
+    times.sort_by(f64::total_cmp);
+    let best = times[0];
+    Ok(Json::obj([
+        ("adapter", Json::str(gpu.label())),
+        ("kernel", Json::str(kernel)),
+        ("n", Json::Num(n as f64)),
+        ("heads", Json::Num(heads as f64)),
+        ("head_dim", Json::Num(head_dim as f64)),
+        ("best_ms", Json::Num(best)),
+        ("median_ms", Json::Num(times[times.len() / 2])),
+        ("gflops", Json::Num(dims.flops() / (best * 1e-3) / 1e9)),
+        ("method", Json::str(method)),
+        (
+            "tiles",
+            Json::Arr(vec![
+                Json::Num(flash.config.block_rows() as f64),
+                Json::Num(flash.config.block_cols() as f64),
+            ]),
+        ),
+        (
+            "max_abs_diff_vs_other",
+            Json::Num(f64::from(max_abs_diff(&o, &o_other))),
+        ),
+    ])
+    .to_string())
+}
+
+/// A callback-to-future bridge for `with_gpu` (single-threaded: Rc, no locks).
+#[allow(clippy::type_complexity)]
+fn futures_oneshot() -> (
+    Box<dyn FnOnce(Result<Rc<Gpu>, String>)>,
+    impl std::future::Future<Output = Result<Rc<Gpu>, String>>,
+) {
+    let slot: Rc<RefCell<Option<Result<Rc<Gpu>, String>>>> = Rc::new(RefCell::new(None));
+    let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::new(RefCell::new(None));
+    let (s2, w2) = (slot.clone(), waker.clone());
+    let send = Box::new(move |r| {
+        *s2.borrow_mut() = Some(r);
+        if let Some(w) = w2.borrow_mut().take() {
+            w.wake();
+        }
+    });
+    let recv = std::future::poll_fn(move |cx| match slot.borrow_mut().take() {
+        Some(r) => std::task::Poll::Ready(r),
+        None => {
+            *waker.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }
+    });
+    (send, recv)
+}
