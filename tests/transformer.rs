@@ -171,27 +171,33 @@ fn tasks_have_the_stated_structure() {
     let e = Task::Reverse.example(8, &mut rng);
     assert_eq!(e.tokens[5], e.tokens[3]);
     assert_eq!(e.targets[7], Some(e.tokens[0]));
-    // induction: whatever the filler, the scored targets repeat the token after the previous
-    // occurrence of the segment's tokens: target at t equals the token n places earlier.
-    for _ in 0..50 {
+    // induction: a segment of length n repeated; every target after the first n + 1 tokens is
+    // the token n places earlier, and exactly those are scored (ctx - n of them).
+    let mut periods = std::collections::BTreeSet::new();
+    for _ in 0..200 {
         let e = Task::Induction.example(24, &mut rng);
-        let first = e
-            .targets
-            .iter()
-            .position(Option::is_some)
-            .expect("something scored");
+        let scored = e.targets.iter().filter(|t| t.is_some()).count();
+        let n = e.tokens.len() - scored;
+        periods.insert(n);
         let full: Vec<usize> = e
             .tokens
             .iter()
             .copied()
             .chain(e.targets.last().unwrap().iter().copied())
             .collect();
-        // The segment length n: the scored run covers n - 1 targets.
-        let n = e.targets.iter().filter(|t| t.is_some()).count() + 1;
-        for t in first..e.tokens.len() {
-            assert_eq!(e.targets[t], Some(full[t + 1 - n]));
+        for t in 0..e.tokens.len() {
+            if t >= n {
+                assert_eq!(e.targets[t], Some(full[t + 1 - n]));
+            } else {
+                assert_eq!(e.targets[t], None);
+            }
         }
     }
+    // Periods 2 ..= 12 all occur in 200 draws (each has probability 1/11).
+    assert_eq!(
+        periods.into_iter().collect::<Vec<_>>(),
+        (2..=12).collect::<Vec<_>>()
+    );
     // brackets: the label after '=' (4) is Y (5) exactly when the string is balanced.
     let (mut yes, mut no) = (0, 0);
     for _ in 0..400 {

@@ -3,8 +3,7 @@
 //!
 //! - `copy`: `x_1 .. x_n | x_1 .. x_n`: after the bar the model copies (needs position).
 //! - `reverse`: `x_1 .. x_n | x_n .. x_1`.
-//! - `induction`: random filler, then a random segment twice, `f r r` (the segment's length and
-//!   place vary): in the repeat the next token is the one that followed the current token last time, the job of an induction head
+//! - `induction`: a random segment repeated to fill the context, `r r r ..` (its length varies): in the repeat the next token is the one that followed the current token last time, the job of an induction head
 //!   (Olsson et al. 2022) built on a previous-token head.
 //! - `brackets`: a string of `( ) [ ]`, then `=` and `Y` if it is balanced, `N` if not.
 //! - `text`: next character of a passage from the chapter.
@@ -123,22 +122,16 @@ impl Task {
                 scored_from = n + 1;
             }
             Task::Induction => {
-                // Random filler, then a random segment r twice: `f r r`. The segment's length
-                // and place vary, so no fixed positional offset finds the answer; looking up
+                // A random segment r of random length n, repeated to fill the context: `r r r ..`.
+                // The period varies, so no fixed positional offset finds the answer; looking up
                 // the token after the current token's previous occurrence does.
                 let total = ctx + 1;
-                let max_n = total / 2;
-                let n = 3.min(max_n) + rng.next_u64() as usize % (max_n - 3.min(max_n) + 1);
-                let filler = total - 2 * n;
-                let mut s: Vec<usize> = (0..filler)
-                    .map(|_| rng.next_u64() as usize % LETTERS)
-                    .collect();
+                let max_n = (total / 2).max(2);
+                let n = 2 + rng.next_u64() as usize % (max_n - 1);
                 let r: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % LETTERS).collect();
-                s.extend(&r);
-                s.extend(&r);
-                full = s;
-                // The first token of the repeat cannot be known; the ones after it can.
-                scored_from = filler + n + 1;
+                full = (0..total).map(|i| r[i % n]).collect();
+                // The first token of the first repeat cannot be known; every later one can.
+                scored_from = n + 1;
             }
             Task::Brackets => {
                 let pairs = ctx.saturating_sub(2) / 2;
