@@ -425,3 +425,48 @@ fn cli_rejects_bad_arguments_with_exit_code_2() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn cli_attention_maps_are_causal_distributions() {
+    let (code, out, err) = mlplay(&[
+        "transformer",
+        "--task",
+        "induction",
+        "--layers",
+        "2",
+        "--heads",
+        "2",
+        "--d-model",
+        "8",
+        "--ctx",
+        "8",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "--backend",
+        "cpu",
+        "--attention",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let probe = last["probe"].as_array().unwrap();
+    // ctx 8: the probe is r r with r of length 4, so token i equals token i - 4.
+    assert_eq!(probe.len(), 8);
+    assert_eq!(probe[..4], probe[4..]);
+    let maps = last["attention"].as_array().unwrap();
+    assert_eq!(maps.len(), 2);
+    for head in maps.iter().flat_map(|l| l.as_array().unwrap()) {
+        for (i, row) in head.as_array().unwrap().iter().enumerate() {
+            let row: Vec<f64> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(row[i + 1..].iter().all(|&w| w == 0.0));
+        }
+    }
+}

@@ -39,11 +39,16 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
     let mut json = false;
     let mut backend = "cpu".to_string();
     let mut log_every: u64 = 0;
+    let mut show_attention = false;
     let mut it = args.iter();
     let bad = |m: String| (2u8, m);
     while let Some(flag) = it.next() {
         if flag == "--json" {
             json = true;
+            continue;
+        }
+        if flag == "--attention" {
+            show_attention = true;
             continue;
         }
         let key = flag
@@ -146,13 +151,38 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
         }
     }
     let (prev, ind) = head_scores(&trainer.model, PROBE_SEQUENCES, PROBE_SEED);
-    let summary = Json::obj([
+    let mut fields = vec![
         ("task", Json::str(c.task.name())),
         ("backend", Json::str("cpu")),
         ("n_params", Json::Num(trainer.model.n_params() as f64)),
         ("induction", per_head(&ind)),
         ("previous_token", per_head(&prev)),
-    ]);
+    ];
+    if show_attention {
+        // The attention maps on the first probe sequence (r r), [layer][head][query][key].
+        let probe = train::probe_sequence(&trainer.model, PROBE_SEED);
+        let fw = trainer.model.forward(&probe);
+        let maps = fw
+            .blocks
+            .iter()
+            .map(|b| {
+                Json::Arr(
+                    b.attn
+                        .iter()
+                        .map(|a| {
+                            Json::Arr(a.rows().into_iter().map(|r| Json::nums(r.iter())).collect())
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        fields.push((
+            "probe",
+            Json::Arr(probe.iter().map(|&t| Json::Num(t as f64)).collect()),
+        ));
+        fields.push(("attention", Json::Arr(maps)));
+    }
+    let summary = Json::obj(fields);
     lines.push(if json {
         summary.to_string()
     } else {

@@ -193,6 +193,21 @@ pub fn head_scores(model: &Model, n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Ve
     (prev, induction)
 }
 
+/// `r r` for a random r of length `half` over `vocab` tokens.
+fn repeated_random(vocab: usize, half: usize, rng: &mut Rng) -> Vec<usize> {
+    let r: Vec<usize> = (0..half).map(|_| rng.next_u64() as usize % vocab).collect();
+    r.iter().chain(r.iter()).copied().collect()
+}
+
+/// The first probe sequence [`head_scores`] reads with this seed.
+pub fn probe_sequence(model: &Model, seed: u64) -> Vec<usize> {
+    repeated_random(
+        model.config.vocab,
+        model.config.ctx / 2,
+        &mut Rng::new(seed),
+    )
+}
+
 /// Entropy (nats) of each head's attention rows, averaged over rows: `[layer][head]`.
 pub fn head_entropy(fw: &Forward) -> Vec<Vec<f64>> {
     fw.blocks
