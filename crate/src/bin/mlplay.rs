@@ -35,7 +35,7 @@ const USAGE: &str =
      mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
      mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n       \
      mlplay transformer --task copy|reverse|induction|brackets|text --layers L --heads H --d-model D\n       \
-       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] --json\n";
+       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
