@@ -169,7 +169,7 @@ describe(`<ml-attention> (${MODE})`, () => {
             );
           }),
         );
-        assert.notEqual(await canvasHashChange(widget, 0, h0), h0, "heatmaps redrawn");
+        assert.notEqual(await canvasHashChange(widget, 0, h0, { timeout: 30_000 }), h0, "heatmaps redrawn");
 
         // Causal: no weight on a later token; the first token attends only to itself.
         await widget.evaluate((el) => (el.causal = "on"));
