@@ -23,7 +23,9 @@ WB_ROOT=$TOOLS/wasm-bindgen-$WB_VERSION
 WB_BIN=$WB_ROOT/bin
 LOG_DIR=$ROOT/target/build-logs
 PKG_DIR=www/pkg
-WASM_OUT=target/$WASM_TARGET/release/mlplay.wasm
+# The wasm is built with its own Cargo profile (Cargo.toml: release, optimised for size).
+WASM_PROFILE=wasm-release
+WASM_OUT=target/$WASM_TARGET/$WASM_PROFILE/mlplay.wasm
 CHROMIUM=/usr/bin/chromium
 CHROMEDRIVER_BIN=/usr/bin/chromedriver
 LAVAPIPE_ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
@@ -191,9 +193,9 @@ browser_env() {
 # ------------------------------------------------------------------------- the build
 
 build_wasm() {
-  step "cargo build --lib --release --target $WASM_TARGET --features web" \
+  step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features web" \
     "fix the compile errors above (the web layer is crate/src/web)" \
-    cargo build --lib --release --target "$WASM_TARGET" --features web
+    cargo build --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
   [[ -f $WASM_OUT ]] || die "$WASM_OUT was not produced" "check crate-type includes cdylib in Cargo.toml"
 
   say "wasm-bindgen --target web --out-dir $PKG_DIR"
