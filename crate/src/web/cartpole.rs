@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::plot::{
-    chart, discs, dashed, dots, frame, key, legend, line, padded_range, px_circle, px_line, px_polygon,
-    px_rect, px_text, rect, rects, text, tick, Area, Axes, Key, Pt, Theme,
+    chart, dashed, discs, dots, frame, key, legend, line, padded_range, px_circle, px_line,
+    px_polygon, px_rect, px_text, rect, rects, text, tick, Area, Axes, Key, Pt, Theme,
 };
 use super::{now_ms, View, WebInfo};
 use crate::cartpole::{
@@ -591,7 +591,11 @@ fn draw_curve(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String
         4,
         theme.warn.stroke_width(1),
     )?;
-    key(&mut chart, "solved: 475", Key::Line(theme.warn.stroke_width(1)))?;
+    key(
+        &mut chart,
+        "solved: 475",
+        Key::Line(theme.warn.stroke_width(1)),
+    )?;
     // Raw returns: at most ~1500 dots (every k-th beyond that).
     let n = t.episodes.len();
     let every = n.div_ceil(1500).max(1);

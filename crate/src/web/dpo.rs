@@ -6,11 +6,11 @@ use std::ops::Range;
 
 use plotters::prelude::*;
 
-use super::plot::{
-    chart as plot_chart, dashed, discs, dots, key, line, padded_range, px_rect, px_text, rects, tick,
-    Area, Axes, Chart, Key, Pt, Theme,
-};
 pub(super) use super::plot::legend;
+use super::plot::{
+    chart as plot_chart, dashed, discs, dots, key, line, padded_range, px_rect, px_text, rects,
+    tick, Area, Axes, Chart, Key, Pt, Theme,
+};
 use super::{now_ms, TextInput, View, WebInfo};
 use crate::dpo::{aggregate, pairs_csv, parse_pairs_csv, sigmoid, Config, Pair, Source, Trainer};
 use crate::json::Json;

@@ -205,7 +205,10 @@ fn draw_group(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(),
         .map(|i| {
             let a = g.advantages[i];
             let color = if a >= 0.0 { theme.accent } else { theme.warn };
-            ([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, a)], color.filled())
+            (
+                [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, a)],
+                color.filled(),
+            )
         })
         .collect();
     rects(&mut c, &bars)?;
@@ -317,10 +320,22 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         &format!("π_ref accuracy {:.2}", t.initial_accuracy),
         Key::Line(theme.muted.stroke_width(1)),
     )?;
-    polyline(&mut c, &line(&h.mean_reward), theme.palette[2].stroke_width(1))?;
-    key(&mut c, "mean sampled reward", Key::Line(theme.palette[2].stroke_width(1)))?;
+    polyline(
+        &mut c,
+        &line(&h.mean_reward),
+        theme.palette[2].stroke_width(1),
+    )?;
+    key(
+        &mut c,
+        "mean sampled reward",
+        Key::Line(theme.palette[2].stroke_width(1)),
+    )?;
     polyline(&mut c, &line(&h.accuracy), theme.accent.stroke_width(2))?;
-    key(&mut c, "accuracy (exact)", Key::Line(theme.accent.stroke_width(2)))?;
+    key(
+        &mut c,
+        "accuracy (exact)",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::LowerRight)?;
 
     let kl_top =
@@ -336,9 +351,17 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         "nats",
     )?;
     polyline(&mut c, &line(&h.k3_mean), theme.warn.stroke_width(1))?;
-    key(&mut c, "k3 estimate on the batch (π_old)", Key::Line(theme.warn.stroke_width(1)))?;
+    key(
+        &mut c,
+        "k3 estimate on the batch (π_old)",
+        Key::Line(theme.warn.stroke_width(1)),
+    )?;
     polyline(&mut c, &line(&h.kl), theme.accent.stroke_width(2))?;
-    key(&mut c, "exact, mean over prompts", Key::Line(theme.accent.stroke_width(2)))?;
+    key(
+        &mut c,
+        "exact, mean over prompts",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
 
     let b = t.config.batch_prompts.max(1) as f64;
@@ -352,9 +375,17 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         "",
     )?;
     polyline(&mut c, &line(&h.adv_std), theme.accent.stroke_width(2))?;
-    key(&mut c, "std of A over the batch", Key::Line(theme.accent.stroke_width(2)))?;
+    key(
+        &mut c,
+        "std of A over the batch",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
     polyline(&mut c, &line(&zero), theme.warn.stroke_width(2))?;
-    key(&mut c, "share of groups with A = 0", Key::Line(theme.warn.stroke_width(2)))?;
+    key(
+        &mut c,
+        "share of groups with A = 0",
+        Key::Line(theme.warn.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }

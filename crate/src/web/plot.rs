@@ -137,10 +137,18 @@ pub(crate) struct Axes<'f> {
     pub y_mesh: bool,
     /// Draw the y axis line, its ticks and labels.
     pub y_axis: bool,
+    /// Grid lines in the theme's grid colour (false: transparent, for heatmaps).
+    pub grid: bool,
 }
 
 impl<'f> Axes<'f> {
-    pub fn new(title: &'f str, x: Range<f64>, y: Range<f64>, x_desc: &'f str, y_desc: &'f str) -> Self {
+    pub fn new(
+        title: &'f str,
+        x: Range<f64>,
+        y: Range<f64>,
+        x_desc: &'f str,
+        y_desc: &'f str,
+    ) -> Self {
         Axes {
             title,
             title_size: 14.0,
@@ -160,6 +168,7 @@ impl<'f> Axes<'f> {
             x_mesh: true,
             y_mesh: true,
             y_axis: true,
+            grid: true,
         }
     }
 }
@@ -167,7 +176,11 @@ impl<'f> Axes<'f> {
 /// A chart on `area` as `axes` describes it, its grid, ticks and axis labels drawn in the
 /// theme's colours. The one place a chart is built.
 #[inline(never)]
-pub(crate) fn chart<'a>(area: &'a Area, theme: &Theme, axes: &Axes<'_>) -> Result<Chart<'a>, String> {
+pub(crate) fn chart<'a>(
+    area: &'a Area,
+    theme: &Theme,
+    axes: &Axes<'_>,
+) -> Result<Chart<'a>, String> {
     let mut chart = ChartBuilder::on(area)
         .caption(axes.title, theme.text(axes.title_size))
         .margin(axes.margin)
@@ -187,7 +200,11 @@ pub(crate) fn chart<'a>(area: &'a Area, theme: &Theme, axes: &Axes<'_>) -> Resul
         mesh.disable_y_axis();
     }
     mesh.light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
+        .bold_line_style(if axes.grid {
+            ShapeStyle::from(theme.grid)
+        } else {
+            TRANSPARENT.into()
+        })
         .axis_style(theme.muted)
         .label_style(theme.muted_text(axes.label_size))
         .axis_desc_style(theme.text(12.0))
@@ -233,7 +250,13 @@ pub(crate) fn line(chart: &mut Chart<'_>, pts: &[Pt], style: ShapeStyle) -> Draw
 
 /// A dashed polyline: `dash` px drawn, `gap` px left out.
 #[inline(never)]
-pub(crate) fn dashed(chart: &mut Chart<'_>, pts: &[Pt], dash: u32, gap: u32, style: ShapeStyle) -> Drawn {
+pub(crate) fn dashed(
+    chart: &mut Chart<'_>,
+    pts: &[Pt],
+    dash: u32,
+    gap: u32,
+    style: ShapeStyle,
+) -> Drawn {
     chart
         .draw_series(DashedLineSeries::new(pts.iter().copied(), dash, gap, style))
         .map_err(err)?;
@@ -341,7 +364,8 @@ pub(crate) fn legend(chart: &mut Chart<'_>, theme: &Theme, pos: SeriesLabelPosit
 /// A polyline in an area's pixels.
 #[inline(never)]
 pub(crate) fn px_line(area: &Area, pts: &[Px], style: ShapeStyle) -> Drawn {
-    area.draw(&PathElement::new(pts.to_vec(), style)).map_err(err)
+    area.draw(&PathElement::new(pts.to_vec(), style))
+        .map_err(err)
 }
 
 /// A rectangle in an area's pixels.
