@@ -1,30 +1,67 @@
 #!/usr/bin/env python3
 """Where the bytes of a wasm module go: code size per crate and per mlplay module.
 
-    python3 bench/wasm_profile.py [FILE] [--top N] [--compare OLD.wasm]
+    python3 bench/wasm_profile.py --final [--top N] [--compare OLD.wasm]
+    python3 bench/wasm_profile.py FILE.wasm [--top N] [--compare OLD.wasm]
 
-FILE defaults to target/wasm32-unknown-unknown/wasm-release/mlplay.wasm, the module cargo
-builds before wasm-bindgen and wasm-opt (those strip the `name` section this script reads
-function names from; the byte counts are therefore before wasm-opt, which shrinks code by
-roughly a fifth, fairly evenly). Each function body is charged to the crate of its
-(demangled) name: `plotters::...` to plotters, `<ndarray::... as core::...>::f` to ndarray,
-`core::ptr::drop_in_place<T>` to core. mlplay's own functions are split by module
-(mlplay::web::cartpole, mlplay::gpu, ...). A generic function of another crate
-instantiated for one of mlplay's types (plotters' draw_series over a closure of
-web::cartpole, say) is also counted in the second column, "via", under the mlplay module
-named innermost in its type parameters: that is what a module costs beyond its own code.
+--final profiles what the page downloads: it takes cargo's module
+(target/wasm32-unknown-unknown/wasm-release/mlplay.wasm, from ./build.sh build), runs
+wasm-bindgen and `wasm-opt -Oz` as build.sh does but with -g, so the function names survive
+(the code is the same as www/pkg/mlplay_bg.wasm's; the name section is not downloaded), and
+keeps that module as target/size/named.wasm for a later --compare. A FILE is read as it is
+(cargo's own output still holds wasm-bindgen's describe functions, which the CLI removes).
 
-Sections (type, import, function, code, data, custom...) are listed first, raw and gzip -9,
-so the data section (WGSL, MathML, strings) is visible beside the code.
-With --compare OLD, each row shows OLD, NEW and the difference.
+Each function body is charged to the crate of its demangled name (names demangled with
+c++filt where cargo's output has mangled ones): `plotters::...` to plotters,
+`<ndarray::... as core::...>::f` to ndarray, `<T as alloc::...>::f` to alloc,
+`core::ptr::drop_in_place<T>` to core; mlplay's own functions by module (mlplay::web::cartpole,
+mlplay::gpu, ...); `#[wasm_bindgen]` exports (handle_draw, ...) to "mlplay::web (exports)".
+A generic function of another crate instantiated for an mlplay type (drop_in_place of a
+view, say) is also shown in the "via" column under that module. Functions inlined into
+others count where they were inlined: a widget's `View::draw` holds the plotters code its
+call sites inlined.
+
+Sections (code, data with the WGSL/MathML/strings, names...) are listed first, raw and
+gzip -9. With --compare OLD (an earlier target/size/named.wasm, say), each row shows OLD,
+NEW and the difference.
 """
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CARGO_WASM = "target/wasm32-unknown-unknown/wasm-release/mlplay.wasm"
+WB_VERSION = "0.2.130"
+# build.sh's WASM_OPT_FEATURES
+WASM_OPT_FEATURES = [
+    "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext", "--enable-reference-types", "--enable-multivalue",
+    "--enable-mutable-globals",
+]
+
+
+def final_module():
+    """cargo's module through wasm-bindgen and wasm-opt -Oz -g: target/size/named.wasm."""
+    src = os.path.join(ROOT, CARGO_WASM)
+    if not os.path.exists(src):
+        sys.exit(f"{src} is missing: run ./build.sh build first")
+    tools = os.environ.get("MLPLAY_TOOLS", os.path.expanduser("~/.cache/mlplay"))
+    wb = os.path.join(tools, f"wasm-bindgen-{WB_VERSION}", "bin", "wasm-bindgen")
+    opt = os.path.join(ROOT, "node_modules", ".bin", "wasm-opt")
+    out_dir = os.path.join(ROOT, "target", "size")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "named.wasm")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([wb, "--target", "web", "--out-dir", tmp, src], check=True)
+        subprocess.run([opt, "-Oz", "-g", *WASM_OPT_FEATURES, os.path.join(tmp, "mlplay_bg.wasm"),
+                        "-o", out], check=True)
+    return out
 
 SECTION = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
            6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
@@ -199,10 +236,20 @@ def kb(x):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("file", nargs="?", default="target/wasm32-unknown-unknown/wasm-release/mlplay.wasm")
+    ap.add_argument("file", nargs="?", help="a wasm module with a name section")
+    ap.add_argument("--final", action="store_true",
+                    help="profile the downloaded module: cargo's output through wasm-bindgen and wasm-opt -Oz -g")
     ap.add_argument("--top", type=int, default=25, help="largest functions to list")
     ap.add_argument("--compare", metavar="OLD", help="an earlier build of the same module")
     a = ap.parse_args()
+    if a.final:
+        if a.compare and os.path.abspath(a.compare) == os.path.join(ROOT, "target", "size", "named.wasm"):
+            keep = a.compare + ".old"
+            shutil.copyfile(a.compare, keep)
+            a.compare = keep
+        a.file = final_module()
+    elif not a.file:
+        ap.error("give a FILE or --final")
 
     sec, sgz, funcs = parse(a.file)
     own, via = summarise(funcs)
@@ -221,7 +268,7 @@ def main():
             line += f"  {kb(old[0][k])}  {kb(old[1][k])}"
         print(line)
 
-    print("\ncode by crate / mlplay module (KB, raw, before wasm-opt)"
+    print("\ncode by crate / mlplay module (KB, raw)"
           + ("        old     new    diff" if old else "     own     via   share"))
     keys = set(own) | set(via) | (set(old[2]) | set(old[3]) if old else set())
     rows = sorted(keys, key=lambda k: -(own[k] + via[k]))
