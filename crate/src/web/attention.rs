@@ -412,7 +412,7 @@ fn draw_heatmap(
     let (x0, y0) = (lab + 2.0, 22.0);
     px_text(
         area,
-        &title,
+        title,
         (x0 as i32, 4),
         &text_style(theme, 12.0)
             .color(&color)
@@ -455,7 +455,7 @@ fn draw_heatmap(
             let y = y0 + (i as f64 + 0.5) * cell;
             px_text(
                 area,
-                &word,
+                word,
                 ((x0 - 4.0) as i32, y as i32),
                 &theme
                     .muted_text(size)
@@ -464,7 +464,7 @@ fn draw_heatmap(
             let x = x0 + (i as f64 + 0.5) * cell;
             px_text(
                 area,
-                &word,
+                word,
                 (x as i32, (y0 + side + 4.0) as i32),
                 &theme
                     .muted_text(size)
@@ -566,7 +566,7 @@ fn draw_rows(area: &Area, theme: &Theme, d: &Data, w: &Array3<f32>) -> Result<()
             )?;
             px_text(
                 &cell,
-                &label,
+                label,
                 ((x0 - 4.0) as i32, y as i32),
                 &theme
                     .muted_text(10.0)
@@ -593,7 +593,7 @@ fn draw_rows(area: &Area, theme: &Theme, d: &Data, w: &Array3<f32>) -> Result<()
             if bw >= 9.0 {
                 px_text(
                     &cell,
-                    &words[j],
+                    words[j],
                     ((x + bw / 2.0) as i32, (y1 + 3.0) as i32),
                     &theme
                         .muted_text(bw.clamp(9.0, 11.0))
@@ -724,7 +724,7 @@ fn draw_long(
         let y = 34 + i as i32 * 30;
         px_text(
             &side_area,
-            &name,
+            name,
             (10, y + 9),
             &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Center)),
         )?;

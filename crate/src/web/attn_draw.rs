@@ -142,7 +142,7 @@ pub(crate) fn compact(v: f64) -> String {
 pub(crate) fn note(area: &Area, theme: &Theme, text: &str, y: i32) -> Result<(), String> {
     px_text(
         area,
-        &text,
+        text,
         (10, y),
         &theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
     )
@@ -195,7 +195,7 @@ pub(crate) fn legend(area: &Area, theme: &Theme, items: &[(Mark, String)]) -> Re
         }
         px_text(
             area,
-            &label,
+            label,
             (x + 28, yc),
             &theme.text(11.5).pos(Pos::new(HPos::Left, VPos::Center)),
         )?;

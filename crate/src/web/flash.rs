@@ -485,7 +485,7 @@ fn draw_matrix(
     let (x0, y0) = (30.0, 24.0);
     px_text(
         area,
-        &title,
+        title,
         (x0 as i32, 4),
         &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
     )?;

@@ -166,7 +166,7 @@ fn draw_legend(area: &Area, theme: &Theme, items: &[LegendItem]) -> Result<(), S
         }
         px_text(
             area,
-            &label,
+            label,
             (x + 24, y),
             &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
         )?;
@@ -322,7 +322,7 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
     let tag = |text: &str, at: (i32, i32), color: RGBColor| {
         px_text(
             area,
-            &text,
+            text,
             at,
             &("sans-serif", 13.0)
                 .into_font()
@@ -729,7 +729,7 @@ fn draw_per_pair(
         )?;
         text(
             &mut chart,
-            &label,
+            label,
             (x.start + 0.02 * (x.end - x.start), ly),
             &("sans-serif", 11.0)
                 .into_font()
