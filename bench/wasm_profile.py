@@ -22,7 +22,7 @@ others count where they were inlined: a widget's `View::draw` holds the plotters
 call sites inlined.
 
 Sections (code, data with the WGSL/MathML/strings, names...) are listed first, raw and
-gzip -9. With --compare OLD (an earlier target/size/named.wasm, say), each row shows OLD,
+gzip -9. 1 KB = 1000 bytes, as in bench/size.mjs. With --compare OLD (an earlier target/size/named.wasm, say), each row shows OLD,
 NEW and the difference.
 """
 import argparse
@@ -231,7 +231,7 @@ def summarise(funcs):
 
 
 def kb(x):
-    return f"{x / 1024:8.1f}"
+    return f"{x / 1000:8.1f}"
 
 
 def main():
@@ -260,7 +260,7 @@ def main():
         oown, ovia = summarise(ofuncs)
         old = (osec, osgz, oown, ovia, sum(s for s, _ in ofuncs))
 
-    print(f"{a.file}: {sum(sec.values()) / 1024:.1f} KB in sections, {len(funcs)} functions")
+    print(f"{a.file}: {sum(sec.values()) / 1000:.1f} KB in sections, {len(funcs)} functions")
     print("\nsections (KB)        raw   gzip-9" + ("   old raw  old gzip" if old else ""))
     for k, v in sec.most_common():
         line = f"  {k:16s}{kb(v)} {kb(sgz[k])}"
