@@ -13,6 +13,7 @@
 //! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
 //! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+//! mlplay transformer --task NAME --layers L --heads H --d-model D --pos P --steps K --seed S --backend cpu --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
@@ -32,7 +33,9 @@ const USAGE: &str =
      mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false\n       \
                       --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json\n       \
      mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
-     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n";
+     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n       \
+     mlplay transformer --task copy|reverse|induction|brackets|text --layers L --heads H --d-model D\n       \
+       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -100,6 +103,21 @@ fn main() -> ExitCode {
                 Err((2, msg)) => usage_error(&msg),
                 Err((code, msg)) => {
                     eprintln!("mlplay attention: {msg}");
+                    ExitCode::from(code)
+                }
+            }
+        }
+        "transformer" => {
+            return match mlplay::transformer::cli(&args[1..]) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err((2, msg)) => usage_error(&msg),
+                Err((code, msg)) => {
+                    eprintln!("mlplay transformer: {msg}");
                     ExitCode::from(code)
                 }
             }
