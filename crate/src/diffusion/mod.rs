@@ -12,12 +12,15 @@
 //! - [`train`]: DDPM's simple loss and flow matching, one Adam step at a time;
 //! - [`sample`]: DDPM (both sigmas), DDIM (eta), Euler and midpoint as per-step coefficient
 //!   tables run by one generic update;
-//! - [`swd`]: the sliced Wasserstein distance, the one measure of sample quality.
+//! - [`swd`]: the sliced Wasserstein distance, the one measure of sample quality;
+//! - [`weights`]: the weights file (CLI output, the widgets' default weights);
+//! - [`cli`]: `mlplay diffusion-schedule`, `diffusion-train`, `diffusion-sample`.
 //!
 //! All arithmetic is f32 so that the GPU kernels and the CPU twin agree to f32 rounding; the
 //! interface between the two is written down in `/work/diffusion-spec.md` (and in the module
 //! docs of [`mlp`] and [`noise`]).
 
+pub mod cli;
 pub mod data;
 pub mod mlp;
 pub mod noise;
@@ -25,3 +28,4 @@ pub mod sample;
 pub mod schedule;
 pub mod swd;
 pub mod train;
+pub mod weights;

@@ -48,3 +48,23 @@ pub fn sliced_wasserstein(a: &[f32], b: &[f32]) -> f64 {
     }
     (total / DIRECTIONS as f64).sqrt()
 }
+
+/// Size of the evaluation set every reported distance is measured against.
+pub const EVAL_N: usize = 4000;
+/// Seed of the evaluation set (distinct from any training seed's stream: the data set is
+/// drawn from `Rng::new(EVAL_SEED)` alone).
+pub const EVAL_SEED: u64 = 0xE7A1;
+
+/// The evaluation set of a data set: `EVAL_N` points from `Rng::new(EVAL_SEED)`, `(n, 2)`.
+pub fn eval_set(dataset: &super::data::Dataset) -> Vec<f32> {
+    dataset
+        .sample_seeded(EVAL_N, EVAL_SEED)
+        .into_raw_vec_and_offset()
+        .0
+}
+
+/// SW_2 between samples `(n, 2)` and the data set's evaluation set: the number the CLI,
+/// the widgets and the learning tests report.
+pub fn to_dataset(samples: &[f32], dataset: &super::data::Dataset) -> f64 {
+    sliced_wasserstein(samples, &eval_set(dataset))
+}
