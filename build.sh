@@ -24,7 +24,9 @@ WB_ROOT=$TOOLS/wasm-bindgen-$WB_VERSION
 WB_BIN=$WB_ROOT/bin
 LOG_DIR=$ROOT/target/build-logs
 PKG_DIR=www/pkg
-WASM_OUT=target/$WASM_TARGET/release/mlplay.wasm
+# The wasm is built with its own Cargo profile (Cargo.toml: release, optimised for size).
+WASM_PROFILE=wasm-release
+WASM_OUT=target/$WASM_TARGET/$WASM_PROFILE/mlplay.wasm
 CHROMIUM=/usr/bin/chromium
 CHROMEDRIVER_BIN=/usr/bin/chromedriver
 LAVAPIPE_ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
@@ -192,15 +194,28 @@ browser_env() {
 # ------------------------------------------------------------------------- the build
 
 build_wasm() {
-  step "cargo build --lib --release --target $WASM_TARGET --features web" \
+  step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features web" \
     "fix the compile errors above (the web layer is crate/src/web)" \
-    cargo build --lib --release --target "$WASM_TARGET" --features web
+    cargo build --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
   [[ -f $WASM_OUT ]] || die "$WASM_OUT was not produced" "check crate-type includes cdylib in Cargo.toml"
 
   say "wasm-bindgen --target web --out-dir $PKG_DIR"
   rm -rf "$PKG_DIR"
   run_logged wasm-bindgen "the wasm-bindgen CLI and library versions must match (both $WB_VERSION)" \
     "$WB_BIN/wasm-bindgen" --target web --out-dir "$PKG_DIR" "$WASM_OUT"
+
+  # The glue's JSDoc blocks (the exports' Rust doc comments) are for editors, which read
+  # them from mlplay.d.ts; the browser need not download them (1.5 KB of the gzip payload).
+  run_logged strip-jsdoc "the wasm-bindgen glue $PKG_DIR/mlplay.js changed shape; see the log" \
+    node -e '
+      const fs = require("fs");
+      const f = process.argv[1];
+      const src = fs.readFileSync(f, "utf8");
+      const out = src.replace(/^[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*\n/gm, "");
+      if (!/__wbg_init as default/.test(out)) throw new Error("init export missing after stripping");
+      fs.writeFileSync(f, out);
+      console.log(`${f}: ${src.length} -> ${out.length} bytes`);
+    ' "$PKG_DIR/mlplay.js"
 
   say "wasm-opt -Oz $PKG_DIR/mlplay_bg.wasm"
   local before after
