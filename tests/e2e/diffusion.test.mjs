@@ -76,10 +76,15 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
                 s.data.models.every((m) => m.loaded && m.source === "default weights"),
                 label,
               );
-              for (const r of s.data.runs) {
-                // Two moons: the noise starts at SW 0.33 from the data, fresh data at ~0.03.
-                assert.ok(r.swd < 0.12, `${label}: ${r.sampler} SW ${r.swd}`);
-                assert.equal(r.completed, r.steps);
+              for (const r of s.data.runs) assert.equal(r.completed, r.steps);
+              // Two moons: the noise starts at SW 0.33 from the data, fresh data at ~0.03.
+              const [first, ddim] = s.data.runs;
+              assert.ok(first.swd < 0.12, `${label}: ${first.sampler} SW ${first.swd}`);
+              if (ddim) {
+                // Flow matching's claim: at 8 network evaluations its samples are closer to the
+                // data than DDIM's with the same number of evaluations.
+                assert.equal(ddim.network_evaluations, first.network_evaluations);
+                assert.ok(first.swd < ddim.swd, `${label}: flow ${first.swd} vs DDIM ${ddim.swd}`);
               }
               for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
               const overflow = await page.evaluate(

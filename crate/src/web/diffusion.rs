@@ -671,13 +671,16 @@ impl View for DiffusionView {
 
     fn draw(&self, panel: usize, area: &Area, theme: &Theme) -> Result<(), String> {
         let (w, h) = area.dim_in_pixel();
-        let half = half_px(w.min(h) as f64);
+        // Point clouds in a centred square, so that a circle looks round.
+        let side = w.min(h + 40);
+        let sq = area.clone().shrink(((w - side) / 2, 0), (side, h));
+        let half = half_px(side as f64);
         match (self.flow, panel) {
-            (_, 0) => self.draw_forward(area, theme, half),
+            (_, 0) => self.draw_forward(&sq, theme, half),
             (false, 1) => self.draw_schedules(area, theme, w as f64),
-            (false, 2) => self.draw_run(area, theme, 0, half),
-            (true, 1) => self.draw_run(area, theme, 0, half),
-            (true, 2) => self.draw_run(area, theme, 1, half),
+            (false, 2) => self.draw_run(&sq, theme, 0, half),
+            (true, 1) => self.draw_run(&sq, theme, 0, half),
+            (true, 2) => self.draw_run(&sq, theme, 1, half),
             _ => self.draw_loss(area, theme),
         }
     }
