@@ -24,6 +24,8 @@ compile_error!(
 
 pub mod attention;
 pub mod flash;
+pub mod mlp;
+pub mod sampler;
 
 use std::future::Future;
 use std::pin::Pin;
