@@ -19,6 +19,7 @@
 pub mod attention;
 pub mod cartpole;
 pub mod cartpole_ppo;
+pub mod diffusion;
 pub mod dpo;
 pub mod flash;
 pub mod grpo;
