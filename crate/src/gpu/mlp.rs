@@ -149,7 +149,9 @@ impl GpuTrainer {
         lr: f32,
     ) -> Result<GpuTrainer, String> {
         if hidden == 0 || hidden > MAX_HIDDEN {
-            return Err(format!("hidden width {hidden}: the GPU MLP takes 1 to {MAX_HIDDEN}"));
+            return Err(format!(
+                "hidden width {hidden}: the GPU MLP takes 1 to {MAX_HIDDEN}"
+            ));
         }
         if batch == 0 {
             return Err("a batch needs at least one row".to_string());
@@ -260,7 +262,8 @@ impl GpuTrainer {
             workgroups: (1, 1),
         };
         // The Adam uniform's fixed words; the per-step ones are rewritten by `submit`.
-        ctx.queue.write_buffer(&adam_params, 0, &words(PassParams::default()));
+        ctx.queue
+            .write_buffer(&adam_params, 0, &words(PassParams::default()));
         Ok(GpuTrainer {
             hidden,
             batch,
@@ -299,7 +302,8 @@ impl GpuTrainer {
         let mut floats = Vec::with_capacity(self.batch * (INPUTS + OUTPUTS));
         floats.extend(x.iter().copied());
         floats.extend(y.iter().copied());
-        ctx.queue.write_buffer(&self.batch_buf, 0, &f32_bytes(&floats));
+        ctx.queue
+            .write_buffer(&self.batch_buf, 0, &f32_bytes(&floats));
         Ok(())
     }
 
@@ -329,7 +333,11 @@ impl GpuTrainer {
     }
 
     /// The network's outputs (B x 2) on the inputs `x` (B x 18), at the current parameters.
-    pub async fn forward(&self, ctx: &GpuContext, x: ArrayView2<'_, f32>) -> Result<Array2<f32>, String> {
+    pub async fn forward(
+        &self,
+        ctx: &GpuContext,
+        x: ArrayView2<'_, f32>,
+    ) -> Result<Array2<f32>, String> {
         let y = Array2::zeros((self.batch, OUTPUTS));
         self.upload_batch(ctx, x, y.view())?;
         self.submit(ctx, 4, false)?;

@@ -140,7 +140,9 @@ impl GpuSampler {
         n_traj: usize,
     ) -> Result<GpuSampler, String> {
         if hidden == 0 || hidden > MAX_HIDDEN {
-            return Err(format!("hidden width {hidden}: the GPU sampler takes 1 to {MAX_HIDDEN}"));
+            return Err(format!(
+                "hidden width {hidden}: the GPU sampler takes 1 to {MAX_HIDDEN}"
+            ));
         }
         if params.len() != param_count(hidden) {
             return Err(format!(
@@ -155,12 +157,16 @@ impl GpuSampler {
         let limits = ctx.limits();
         let bytes = (n * 8) as u64;
         if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
-            return Err(format!("{n} particles need {bytes} bytes, more than this device binds"));
+            return Err(format!(
+                "{n} particles need {bytes} bytes, more than this device binds"
+            ));
         }
         let n_traj = n_traj.min(n);
         let traj_rows = 1 + stages.iter().filter(|s| s.target == Slot::Position).count();
         if ((traj_rows * n_traj * 8) as u64) > limits.max_storage_buffer_binding_size {
-            return Err(format!("{n_traj} trajectories of {traj_rows} rows do not fit a binding"));
+            return Err(format!(
+                "{n_traj} trajectories of {traj_rows} rows do not fit a binding"
+            ));
         }
         let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
         let stride = RECORD_BYTES.div_ceil(align) * align;
@@ -225,7 +231,7 @@ impl GpuSampler {
             });
         let x = storage(ctx, "particles", 2 * n);
         let probe = storage(ctx, "probe", 2 * n);
-        let traj = storage(ctx, "trajectories", 2 * n_traj * traj_rows);
+        let traj = storage(ctx, "trajectories", (2 * n_traj * traj_rows).max(2));
         let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("sampler"),
             layout: &kernels.bgl,
