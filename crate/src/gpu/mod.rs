@@ -23,6 +23,7 @@ compile_error!(
 );
 
 pub mod attention;
+pub mod diffusion_bench;
 pub mod flash;
 pub mod mlp;
 pub mod sampler;

@@ -323,3 +323,47 @@ impl GpuSampler {
         read_f32(ctx, &self.traj, 2 * self.n_traj * self.traj_rows).await
     }
 }
+
+/// The CPU twin of a stage list: the same draw, the same stages through
+/// [`crate::diffusion::mlp::Mlp::forward`] and [`crate::diffusion::noise::normals`], in the
+/// kernel's order (`a x + b net`, then `+ c z`). Returns the final positions, (x0, x1) per
+/// particle.
+pub fn cpu_twin(
+    net: &crate::diffusion::mlp::Mlp,
+    n: usize,
+    seed: u32,
+    init_noise_step: u32,
+    stages: &[Stage],
+) -> Vec<f32> {
+    use crate::diffusion::noise::normals;
+    let mut x = normals(seed, init_noise_step, n);
+    let mut probe = vec![0f32; 2 * n];
+    for st in stages {
+        let from = if st.eval == Slot::Probe { &probe } else { &x };
+        let mut rows = ndarray::Array2::<f32>::zeros((n, super::mlp::INPUTS));
+        for (i, mut row) in rows.outer_iter_mut().enumerate() {
+            row[0] = from[2 * i];
+            row[1] = from[2 * i + 1];
+            for (k, e) in st.embedding.iter().enumerate() {
+                row[2 + k] = *e;
+            }
+        }
+        let out = net.forward(rows.view());
+        let z = st.noise_step.map(|k| normals(seed, k, n));
+        let next: Vec<f32> = (0..2 * n)
+            .map(|j| {
+                let v = st.a * x[j] + st.b * out[[j / 2, j % 2]];
+                match &z {
+                    Some(z) => v + st.c * z[j],
+                    None => v,
+                }
+            })
+            .collect();
+        if st.target == Slot::Probe {
+            probe = next;
+        } else {
+            x = next;
+        }
+    }
+    x
+}
