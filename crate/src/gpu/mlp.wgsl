@@ -83,36 +83,44 @@ fn w_off(l: u32) -> u32 {
     return off;
 }
 
-// Input i of layer l for sample b: the batch for l = 0, else A_{l-1}.
-fn layer_input(l: u32, b: u32, i: u32) -> f32 {
-    let bh = pass_.batch * pass_.hidden;
-    if (l == 0u) {
-        return batch[b * IN + i];
-    }
-    return act[2u * pass_.batch + 2u * (l - 1u) * bh + b * pass_.hidden + i];
-}
-
-// D_l[b, o]: D_0..D_2 are B x H, D_3 is B x 2.
-fn delta_at(l: u32, b: u32, o: u32) -> f32 {
-    let bh = pass_.batch * pass_.hidden;
-    return delta[l * bh + b * n_out(l) + o];
-}
-
 // sum_i theta[row + i] a_{l-1}[b, i], i < k, in the CPU twin's order: four running sums over
 // the first 4 floor(k / 4) terms, combined as (s0 + s1) + (s2 + s3), then the rest in order.
-fn dot4(row: u32, k: u32, l: u32, b: u32) -> f32 {
+// Two copies, one per source buffer (WGSL has no pointers into storage to choose between).
+fn dot_batch(row: u32, k: u32, base: u32) -> f32 {
     let n4 = k / 4u * 4u;
     var s = vec4<f32>(0.0);
     for (var i = 0u; i < n4; i += 4u) {
         let w = vec4<f32>(theta[row + i], theta[row + i + 1u], theta[row + i + 2u], theta[row + i + 3u]);
-        let a = vec4<f32>(layer_input(l, b, i), layer_input(l, b, i + 1u), layer_input(l, b, i + 2u), layer_input(l, b, i + 3u));
-        s += w * a;
+        s += w * vec4<f32>(batch[base + i], batch[base + i + 1u], batch[base + i + 2u], batch[base + i + 3u]);
     }
     var t = (s.x + s.y) + (s.z + s.w);
     for (var i = n4; i < k; i++) {
-        t += theta[row + i] * layer_input(l, b, i);
+        t += theta[row + i] * batch[base + i];
     }
     return t;
+}
+
+fn dot_act(row: u32, k: u32, base: u32) -> f32 {
+    let n4 = k / 4u * 4u;
+    var s = vec4<f32>(0.0);
+    for (var i = 0u; i < n4; i += 4u) {
+        let w = vec4<f32>(theta[row + i], theta[row + i + 1u], theta[row + i + 2u], theta[row + i + 3u]);
+        s += w * vec4<f32>(act[base + i], act[base + i + 1u], act[base + i + 2u], act[base + i + 3u]);
+    }
+    var t = (s.x + s.y) + (s.z + s.w);
+    for (var i = n4; i < k; i++) {
+        t += theta[row + i] * act[base + i];
+    }
+    return t;
+}
+
+// The dot product of W_l's row starting at `row` with sample b's input to layer l.
+fn dot4(row: u32, k: u32, l: u32, b: u32) -> f32 {
+    if (l == 0u) {
+        return dot_batch(row, k, b * IN);
+    }
+    let bh = pass_.batch * pass_.hidden;
+    return dot_act(row, k, 2u * pass_.batch + 2u * (l - 1u) * bh + b * pass_.hidden);
 }
 
 // One thread per (b, j): x-flat t = b * H + j.
@@ -167,9 +175,11 @@ fn backward_hidden(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wo
     let j = t % h;
     let next = l + 1u;
     let w = w_off(next);
+    let kn = n_out(next);
+    let d = next * pass_.batch * h + b * kn; // D_{l+1}[b, k] = delta[d + k]
     var acc = 0.0;
-    for (var k = 0u; k < n_out(next); k++) {
-        acc += theta[w + k * h + j] * delta_at(next, b, k);
+    for (var k = 0u; k < kn; k++) {
+        acc += theta[w + k * h + j] * delta[d + k];
     }
     let bh = pass_.batch * h;
     delta[l * bh + t] = act[2u * pass_.batch + (2u * l + 1u) * bh + t] * acc;
@@ -199,17 +209,27 @@ fn grad_partial(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workg
     let k = n_in(l);
     let b0 = c * CHUNK;
     let b1 = min(b0 + CHUNK, pass_.batch);
+    let no = n_out(l);
+    let h = pass_.hidden;
+    let d0 = l * pass_.batch * h; // D_l[b, o] = delta[d0 + b * no + o]
     var acc = 0.0;
-    if (q < n_out(l) * k) {
+    if (q < no * k) {
         let o = q / k;
         let i = q % k;
-        for (var b = b0; b < b1; b++) {
-            acc += delta_at(l, b, o) * layer_input(l, b, i);
+        if (l == 0u) {
+            for (var b = b0; b < b1; b++) {
+                acc += delta[d0 + b * no + o] * batch[b * IN + i];
+            }
+        } else {
+            let a0 = 2u * pass_.batch + 2u * (l - 1u) * pass_.batch * h + i;
+            for (var b = b0; b < b1; b++) {
+                acc += delta[d0 + b * no + o] * act[a0 + b * h];
+            }
         }
     } else {
-        let o = q - n_out(l) * k;
+        let o = q - no * k;
         for (var b = b0; b < b1; b++) {
-            acc += delta_at(l, b, o);
+            acc += delta[d0 + b * no + o];
         }
     }
     partial[np + t] = acc;
