@@ -14,6 +14,7 @@
 //! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
+//! mlplay diffusion-schedule|diffusion-train|diffusion-sample ...   (diffusion::cli)
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -32,7 +33,10 @@ const USAGE: &str =
      mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false\n       \
                       --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json\n       \
      mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
-     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n";
+     mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n       \
+     mlplay diffusion-schedule --schedule linear|cosine --steps T --json\n       \
+     mlplay diffusion-train --dataset NAME --method ddpm|flow --steps N --seed S --backend cpu|gpu --out FILE --json\n       \
+     mlplay diffusion-sample --weights FILE --sampler ddpm|ddim|euler|midpoint --steps K --n COUNT --seed S --backend cpu|gpu --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -71,6 +75,19 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(msg) => usage_error(&msg),
+        };
+    }
+    if let Some(run) = mlplay::diffusion::cli::command(command) {
+        return match run(&args[1..]) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err((2, msg)) => usage_error(&msg),
+            Err((code, msg)) => {
+                eprintln!("mlplay {command}: {msg}");
+                ExitCode::from(code)
+            }
         };
     }
     // Commands whose arguments the parameter table cannot express (lists, CLI-only flags).
