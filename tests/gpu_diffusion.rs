@@ -20,10 +20,12 @@
 
 use std::sync::OnceLock;
 
-use mlplay::diffusion::mlp::{self, input_rows, time_embedding, Adam, Mlp};
+use mlplay::diffusion::mlp::{self, input_rows, Adam, Mlp};
 use mlplay::diffusion::noise::{normals, INITIAL_STEP};
+use mlplay::diffusion::sample::{eval_net, Plan, Run, Sampler};
+use mlplay::diffusion::schedule::{Schedule, ScheduleKind};
 use mlplay::gpu::mlp::{param_count, GpuTrainer, MlpKernels};
-use mlplay::gpu::sampler::{GpuSampler, SamplerKernels, Slot, Stage};
+use mlplay::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels};
 use mlplay::gpu::{block_on, GpuContext};
 use mlplay::rng::Rng;
 use ndarray::{Array2, ArrayView2};
@@ -323,105 +325,74 @@ fn gpu_noise_equals_the_cpu_noise() {
     println!("noise: worst |diff| / tolerance = {worst:.3}");
 }
 
-/// The CPU side of a stage list: the twin's forward pass and noise, stage by stage. Also
-/// returns, per particle, the largest `magnitude` of the network at the points it was
-/// evaluated at (the scale of the forward error there).
-fn cpu_sample(
-    net: &Mlp,
-    n: usize,
-    seed: u32,
-    stages: &[Stage],
-    n_traj: usize,
-) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
-    let mut x = normals(seed, INITIAL_STEP, n);
-    let mut probe = vec![0f32; 2 * n];
-    let mut traj: Vec<f32> = x[..2 * n_traj].to_vec();
-    let mut scale = vec![0f64; n];
-    for st in stages {
-        let from = if st.eval == Slot::Probe { &probe } else { &x };
-        let mut rows = Array2::<f32>::zeros((n, 18));
-        for i in 0..n {
-            rows[[i, 0]] = from[2 * i];
-            rows[[i, 1]] = from[2 * i + 1];
-            for k in 0..16 {
-                rows[[i, 2 + k]] = st.embedding[k];
-            }
-        }
-        let out = net.forward(rows.view());
-        for (i, m) in magnitude(net, rows.view()).outer_iter().enumerate() {
-            scale[i] = scale[i].max(m[0]).max(m[1]);
-        }
-        let z = st.noise_step.map(|k| normals(seed, k, n));
-        let mut next = vec![0f32; 2 * n];
-        for i in 0..n {
-            for c in 0..2 {
-                let mut v = st.a * x[2 * i + c] + st.b * out[[i, c]];
-                if let Some(z) = &z {
-                    v += st.c * z[2 * i + c];
-                }
-                next[2 * i + c] = v;
-            }
-        }
-        if st.target == Slot::Probe {
-            probe = next;
-        } else {
-            x = next;
-            traj.extend_from_slice(&x[..2 * n_traj]);
-        }
-    }
-    (x, traj, scale)
+/// The forward pass's error bound at the points `x` ((n, 2) row-major) and time s: 4 layers of
+/// at most max(18, H) + 1 terms plus 16 u per layer for exp and SiLU, times `magnitude`.
+fn forward_bounds(net: &Mlp, x: &[f32], s: f32) -> Vec<f64> {
+    let n = x.len() / 2;
+    let points = Array2::from_shape_vec((n, 2), x.to_vec()).unwrap();
+    let rows = input_rows(points.view(), &vec![s; n]);
+    let k = (18.max(net.hidden) + 1) as f64 + 16.0;
+    magnitude(net, rows.view())
+        .iter()
+        .map(|m| 4.0 * k * U * m)
+        .collect()
 }
 
-/// A few stages of each shape: DDPM-like (noise), DDIM-like (none), a midpoint pair.
-fn stages() -> Vec<Stage> {
-    let e = |s: f32| time_embedding(s);
-    let stage = |a, b, c, s, noise: Option<u32>, eval, target| Stage {
-        a,
-        b,
-        c,
-        embedding: e(s),
-        noise_step: noise,
-        eval,
-        target,
-    };
+/// A Lipschitz bound of the network in its point input x (the embedding held fixed):
+/// ||W_0[:, 0..2]||_F ||W_1||_F ||W_2||_F ||W_3||_F 1.1^3 (||W||_2 <= ||W||_F, |SiLU'| <= 1.1).
+fn lipschitz(net: &Mlp) -> f64 {
+    let s = mlp::sizes(net.hidden);
+    let mut l = 1.1f64.powi(3);
+    for layer in 0..4 {
+        let (wo, _) = net.offsets(layer);
+        let cols = if layer == 0 { 2 } else { s[layer] };
+        let mut f = 0.0;
+        for o in 0..s[layer + 1] {
+            for i in 0..cols {
+                f += f64::from(net.params[wo + o * s[layer] + i]).powi(2);
+            }
+        }
+        l *= f.sqrt();
+    }
+    l
+}
+
+/// Every sampler of the widgets, a few steps each.
+fn plans() -> Vec<(&'static str, Plan)> {
+    let linear = Schedule::new(ScheduleKind::Linear, 1000);
+    let cosine = Schedule::new(ScheduleKind::Cosine, 100);
     vec![
-        stage(
-            1.02,
-            -0.08,
-            0.12,
-            1.0,
-            Some(3),
-            Slot::Position,
-            Slot::Position,
+        (
+            "ddpm beta",
+            Plan::diffusion(Sampler::Ddpm { tilde: false }, &linear, 4).unwrap(),
         ),
-        stage(1.01, -0.05, 0.0, 0.9, None, Slot::Position, Slot::Position),
-        stage(1.0, 0.05, 0.0, 0.8, None, Slot::Position, Slot::Probe),
-        stage(1.0, 0.1, 0.0, 0.75, None, Slot::Probe, Slot::Position),
-        stage(
-            0.99,
-            -0.1,
-            0.05,
-            0.6,
-            Some(1),
-            Slot::Position,
-            Slot::Position,
+        (
+            "ddpm beta-tilde",
+            Plan::diffusion(Sampler::Ddpm { tilde: true }, &cosine, 3).unwrap(),
         ),
+        (
+            "ddim eta 0",
+            Plan::diffusion(Sampler::Ddim { eta: 0.0 }, &linear, 5).unwrap(),
+        ),
+        (
+            "ddim eta 0.7",
+            Plan::diffusion(Sampler::Ddim { eta: 0.7 }, &cosine, 4).unwrap(),
+        ),
+        ("euler", Plan::flow(Sampler::Euler, 4).unwrap()),
+        ("midpoint", Plan::flow(Sampler::Midpoint, 3).unwrap()),
     ]
 }
 
 #[test]
-fn gpu_sampler_equals_the_cpu_stages_for_the_same_noise() {
+fn gpu_sampler_equals_the_cpu_sampler_for_the_same_noise() {
     let ctx = ctx();
-    let stages = stages();
-    let mut worst = 0.0f64;
-    let mut max_diff = 0.0f64;
-    for (case, (h, n)) in [(8, 1), (16, 4097), (30, 65), (64, 130), (128, 63)]
-        .into_iter()
-        .enumerate()
-    {
+    let (mut worst_row, mut worst_end) = (0.0f64, 0.0f64);
+    let sizes = [(8, 1), (16, 4097), (30, 65), (64, 130), (128, 63), (64, 64)];
+    for (case, ((name, plan), (h, n))) in plans().into_iter().zip(sizes).enumerate() {
         let net = Mlp::init(h, 40 + case as u64);
         let seed = 77 + case as u32;
-        let n_traj = 5.min(n);
+        let stages = stages_from_plan(&plan);
+        // Record every particle after the draw and after every row.
         let s = GpuSampler::new(
             ctx,
             sampler_kernels(),
@@ -431,49 +402,93 @@ fn gpu_sampler_equals_the_cpu_stages_for_the_same_noise() {
             seed,
             INITIAL_STEP,
             &stages,
-            n_traj,
+            n,
         )
         .unwrap();
         s.run(ctx).unwrap();
         let gpu = block_on(s.positions(ctx)).unwrap();
         let traj = block_on(s.trajectories(ctx)).unwrap();
-        let (cpu, cpu_traj, scale) = cpu_sample(&net, n, seed, &stages, n_traj);
-        assert_eq!(
-            s.traj_rows, 5,
-            "the draw and the four stages that write positions"
-        );
-        assert_eq!(traj.len(), cpu_traj.len());
-        // Per particle: five stages, each adding |b| <= 0.1 times the network's error at its
-        // input (the forward bound at that particle's `magnitude`) and |c| <= 0.12 times the
-        // noise error (1.2e-6 r, r <= 6), carried on by |a| <= 1.02; an error already in the
-        // input moves the network's output by at most its Lipschitz constant, covered by a
-        // factor 4 (the widths here have ||W_l|| of order 1 at PyTorch's initialisation);
-        // plus the rounding of the update itself (8 u |x|, |x| <= 8).
-        let tol_at = |m: f64| {
-            let fwd = 4.0 * ((18.max(h) + 1) as f64 + 16.0) * U * m;
-            4.0 * 5.0 * (0.1 * fwd + 0.12 * 1.2e-6 * 6.0) * 1.02f64.powi(5) + 8.0 * U * 8.0
-        };
-        for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
-            let e = f64::from((g - c).abs());
-            let tol = tol_at(scale[i / 2]);
-            worst = worst.max(e / tol);
-            max_diff = max_diff.max(e);
-            assert!(
-                e <= tol,
-                "H={h} n={n} coordinate {i}: gpu {g} cpu {c}, |diff| {e:.2e} > {tol:.2e}"
-            );
-        }
-        for (j, (g, c)) in traj.iter().zip(&cpu_traj).enumerate() {
-            let tol = tol_at(scale[(j / 2) % n_traj]);
+        assert_eq!(s.traj_rows, 1 + plan.len(), "the draw and every row");
+        let at = |r: usize| &traj[2 * n * r..2 * n * (r + 1)];
+        let draw = normals(seed, INITIAL_STEP, n);
+        for (j, (g, c)) in at(0).iter().zip(&draw).enumerate() {
+            let tol = 1.2e-6 * f64::from(draw[j & !1].hypot(draw[j | 1]).max(1.0));
             assert!(
                 f64::from((g - c).abs()) <= tol,
-                "trajectory: gpu {g} cpu {c}"
+                "{name}: the draw, coordinate {j}: gpu {g} cpu {c}"
             );
         }
-        // Running stage by stage (an animation) gives the same bits as all at once.
-        s.run_stages(ctx, true, 0..2).unwrap();
-        s.run_stages(ctx, false, 2..stages.len()).unwrap();
+        assert!(
+            at(plan.len()) == &gpu[..],
+            "{name}: the last row recorded is the result"
+        );
+
+        // 1. Row by row: the CPU's update applied to the GPU's own positions before the row
+        // must give the GPU's positions after it. Each row adds |b| and |d| times the forward
+        // error at the points evaluated, |c| times the noise error (1.2e-6 max(|z|, 1)), and
+        // the rounding of the four-term update (4 u times the sum of its terms' sizes).
+        let mut row_bound = vec![0f64; plan.len()];
+        for r in 0..plan.len() {
+            let [a, b, c, d] = plan.rows[r];
+            let (x, next) = (at(r), at(r + 1));
+            let out = eval_net(&net, x, plan.s[r]);
+            let out_err = forward_bounds(&net, x, plan.s[r]);
+            let (prev, prev_err) = if r == 0 {
+                (vec![0f32; 2 * n], vec![0f64; 2 * n])
+            } else {
+                (
+                    eval_net(&net, at(r - 1), plan.s[r - 1]),
+                    forward_bounds(&net, at(r - 1), plan.s[r - 1]),
+                )
+            };
+            let z = stages[r].noise_step.map(|k| normals(seed, k, n));
+            for j in 0..2 * n {
+                let zj = z.as_ref().map_or(0.0, |z| z[j]);
+                let want = a * x[j] + b * out[j] + c * zj + d * prev[j];
+                let terms =
+                    (a * x[j]).abs() + (b * out[j]).abs() + (c * zj).abs() + (d * prev[j]).abs();
+                let zi = z
+                    .as_ref()
+                    .map_or(1.0f32, |z| z[j & !1].hypot(z[j | 1]).max(1.0));
+                let tol = f64::from(b.abs()) * out_err[2 * (j / 2)].max(out_err[2 * (j / 2) + 1])
+                    + f64::from(d.abs()) * prev_err[2 * (j / 2)].max(prev_err[2 * (j / 2) + 1])
+                    + f64::from(c.abs()) * 1.2e-6 * f64::from(zi)
+                    + 4.0 * U * f64::from(terms);
+                let e = f64::from((next[j] - want).abs());
+                row_bound[r] = row_bound[r].max(tol);
+                worst_row = worst_row.max(e / tol);
+                assert!(e <= tol, "{name} H={h} n={n} row {r} coordinate {j}: gpu {} cpu {want}, |diff| {e:.2e} > {tol:.2e}", next[j]);
+            }
+        }
+
+        // 2. End to end against sample::Run: the row errors carried through the rows, an error
+        // e in x moving a x + b net(x) + d prev by at most (|a| + |b| L) e + |d| L e_prev
+        // (L: `lipschitz`).
+        let mut run = Run::new(plan.clone(), seed, n);
+        let cpu = run.finish(&net).to_vec();
+        let l = lipschitz(&net);
+        let (mut e_prev, mut e) = (0.0f64, 0.0f64);
+        for (r, row) in plan.rows.iter().enumerate() {
+            let [a, b, _, d] = row.map(f64::from);
+            let next = (a.abs() + b.abs() * l) * e + d.abs() * l * e_prev + row_bound[r];
+            e_prev = e;
+            e = next;
+        }
+        let diff = gpu
+            .iter()
+            .zip(&cpu)
+            .fold(0f64, |m, (g, c)| m.max(f64::from((g - c).abs())));
+        worst_end = worst_end.max(diff / e);
+        println!("{name} H={h} n={n}: end to end max |diff| {diff:.2e}, bound {e:.2e}; row bound up to {:.2e}", row_bound.iter().fold(0f64, |m, &b| m.max(b)));
+        assert!(
+            diff <= e,
+            "{name} H={h} n={n}: GPU and CPU samplers differ by {diff:.2e} > {e:.2e}"
+        );
+
+        // Running row by row (an animation) gives the same bits as all at once.
+        s.run_stages(ctx, true, 0..1).unwrap();
+        s.run_stages(ctx, false, 1..stages.len()).unwrap();
         assert_eq!(block_on(s.positions(ctx)).unwrap(), gpu);
     }
-    println!("sampler: worst |diff| / tolerance = {worst:.3}, max |diff| {max_diff:.2e}");
+    println!("sampler: worst |diff| / bound row by row {worst_row:.3}, end to end {worst_end:.3}");
 }

@@ -182,10 +182,12 @@ async fn attention_kernels_on_webgpu_equal_the_cpu_twin() {
 /// at H = 32 (lavapipe shows 2e-8), and the noise to 1.2e-6 max(|z|, 1) as there.
 #[wasm_bindgen_test]
 async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
-    use mlplay::diffusion::mlp::{input_rows, time_embedding, Mlp};
+    use mlplay::diffusion::mlp::{input_rows, Mlp};
     use mlplay::diffusion::noise::{normals, INITIAL_STEP};
+    use mlplay::diffusion::sample::{Plan, Run, Sampler};
+    use mlplay::diffusion::schedule::{Schedule, ScheduleKind};
     use mlplay::gpu::mlp::{GpuTrainer, MlpKernels};
-    use mlplay::gpu::sampler::{cpu_twin, GpuSampler, SamplerKernels, Slot, Stage};
+    use mlplay::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels};
     use mlplay::gpu::GpuContext;
     use ndarray::Array2;
     let ctx = GpuContext::acquire().await.expect(
@@ -210,15 +212,6 @@ async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
 
     let sk = SamplerKernels::new(&ctx);
     let n = 100;
-    let stages = [Stage {
-        a: 1.01,
-        b: -0.05,
-        c: 0.1,
-        embedding: time_embedding(0.5),
-        noise_step: Some(7),
-        eval: Slot::Position,
-        target: Slot::Position,
-    }];
     let sampler = GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &[], 0).unwrap();
     sampler.run(&ctx).unwrap();
     let z = sampler.positions(&ctx).await.unwrap();
@@ -230,11 +223,23 @@ async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
             "noise: gpu {g:?} cpu {c:?}"
         );
     }
-    let sampler =
-        GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &stages, 0).unwrap();
-    sampler.run(&ctx).unwrap();
-    let x1 = sampler.positions(&ctx).await.unwrap();
-    for (g, c) in x1.iter().zip(&cpu_twin(&net, n, 9, INITIAL_STEP, &stages)) {
-        assert!((g - c).abs() <= 1e-5, "one sampler stage: gpu {g} cpu {c}");
+    // The CPU sampler (sample::Run) and the GPU on three tables: DDPM on a short schedule
+    // (noise on every row but the last), Euler, and midpoint (the d coefficient); positions
+    // stay of order 1, so 1e-5 absolute is a few hundred u as in tests/gpu_diffusion.rs.
+    let short = Schedule::new(ScheduleKind::Linear, 10);
+    for plan in [
+        Plan::diffusion(Sampler::Ddpm { tilde: false }, &short, 10).unwrap(),
+        Plan::flow(Sampler::Euler, 3).unwrap(),
+        Plan::flow(Sampler::Midpoint, 2).unwrap(),
+    ] {
+        let stages = stages_from_plan(&plan);
+        let sampler =
+            GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &stages, 0).unwrap();
+        sampler.run(&ctx).unwrap();
+        let x1 = sampler.positions(&ctx).await.unwrap();
+        let mut run = Run::new(plan, 9, n);
+        for (g, c) in x1.iter().zip(run.finish(&net)) {
+            assert!((g - c).abs() <= 1e-5, "sampler: gpu {g} cpu {c}");
+        }
     }
 }

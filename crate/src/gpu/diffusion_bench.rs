@@ -2,7 +2,8 @@
 //! benchmark (`bench/diffusion_bench.rs`) and the browser's (`benchDiffusion` in
 //! `web/gpu.rs`): training steps per second of [`GpuTrainer`] and of
 //! `Mlp::loss_and_grad` + `Adam::step`, and sampling throughput (particles x steps per
-//! second) of [`GpuSampler`] and of [`cpu_twin`]. Every GPU figure is checked against its
+//! second) of [`GpuSampler`] and of `sample::Run` (DDPM with the linear schedule, T = 1000,
+//! respaced to K steps). Every GPU figure is checked against its
 //! twin in the same run (the sampler's positions and the parameters after the timed steps
 //! are compared, the worst difference reported).
 //!
@@ -13,9 +14,11 @@
 use ndarray::Array2;
 
 use super::mlp::{GpuTrainer, MlpKernels};
-use super::sampler::{cpu_twin, GpuSampler, SamplerKernels, Slot, Stage, INIT_NOISE_STEP};
+use super::sampler::{stages_from_plan, GpuSampler, SamplerKernels, Stage, INIT_NOISE_STEP};
 use super::{now_ms, GpuContext};
-use crate::diffusion::mlp::{input_rows, time_embedding, Adam, Mlp};
+use crate::diffusion::mlp::{input_rows, Adam, Mlp};
+use crate::diffusion::sample::{Plan, Run, Sampler};
+use crate::diffusion::schedule::{Schedule, ScheduleKind};
 use crate::json::Json;
 use crate::rng::Rng;
 
@@ -28,7 +31,7 @@ pub struct BenchConfig {
     pub train_steps: usize,
     pub cpu_train_steps: usize,
     pub particles: usize,
-    /// Sampler steps K (one stage each, DDPM-shaped: noise on every step).
+    /// Sampler steps K (DDPM, one network evaluation and one noise draw per step).
     pub sample_steps: usize,
     /// Particles the CPU twin samples (its time is scaled to particles x steps per second).
     pub cpu_particles: usize,
@@ -48,20 +51,10 @@ pub fn batches(batch: usize, count: usize, seed: u64) -> Vec<(Array2<f32>, Array
         .collect()
 }
 
-/// K DDPM-shaped stages: x <- (x - 0.02 eps) / 0.999 + 0.05 z at s = 1 - k/K (the cost of
-/// any sampler with one network evaluation per step).
-pub fn ddpm_like_stages(k: usize) -> Vec<Stage> {
-    (0..k)
-        .map(|j| Stage {
-            a: 1.0 / 0.999,
-            b: -0.02 / 0.999,
-            c: 0.05,
-            embedding: time_embedding(1.0 - j as f32 / k as f32),
-            noise_step: Some((k - j) as u32),
-            eval: Slot::Position,
-            target: Slot::Position,
-        })
-        .collect()
+/// DDPM (sigma^2 = beta) on the linear schedule with T = 1000, respaced to `k` steps.
+pub fn ddpm_plan(k: usize) -> Result<Plan, String> {
+    let schedule = Schedule::new(ScheduleKind::Linear, 1000);
+    Plan::diffusion(Sampler::Ddpm { tilde: false }, &schedule, k.clamp(1, 1000))
 }
 
 /// One measurement: JSON with the adapter, the configuration, the four rates and the checks.
@@ -115,7 +108,8 @@ pub async fn measure(
     };
 
     // ---- sampling, GPU
-    let stages = ddpm_like_stages(cfg.sample_steps);
+    let plan = ddpm_plan(cfg.sample_steps)?;
+    let stages = stages_from_plan(&plan);
     let seed = 3;
     let s = sampler(&net.params, seed, &stages)?;
     s.run(ctx)?;
@@ -128,7 +122,8 @@ pub async fn measure(
     // ---- sampling, CPU twin on the first cpu_particles particles
     let m = cfg.cpu_particles.clamp(1, cfg.particles);
     let t0 = now_ms();
-    let cpu_x = cpu_twin(&net, m, seed, INIT_NOISE_STEP, &stages);
+    let mut run = Run::new(plan, seed, m);
+    let cpu_x = run.finish(&net).to_vec();
     let cpu_sample_ms = now_ms() - t0;
     let sample_diff = cpu_x
         .iter()

@@ -1,15 +1,15 @@
 //! Many particles through a sampler on the GPU (`sampler.wgsl`): one thread per particle
-//! runs the whole MLP, one dispatch per stage, every stage's coefficients and time embedding
-//! uploaded once (a uniform record per stage, bound at a dynamic offset), no readback between
-//! steps. Twin: the CPU samplers of `crate::diffusion::sample`, with the counter-based noise
-//! of `crate::diffusion::noise` computed in the kernel.
+//! runs the whole MLP, one dispatch per row of the sampler's table, every row's coefficients
+//! and time embedding uploaded once (a uniform record per row, bound at a dynamic offset), no
+//! readback between steps. Twin: [`crate::diffusion::sample::Run`], with the counter-based
+//! noise of [`crate::diffusion::noise`] computed in the kernel.
 //!
-//! A sampler is a list of [`Stage`]s, each `out = a x + b net(p, e) + c z` for every particle
-//! (p the position or the probe, out written to the position or the probe): DDPM, DDIM and
-//! Euler are one stage per step, midpoint two. [`GpuSampler::run`] submits them all;
-//! [`GpuSampler::run_stages`] a range of them (an animation advancing a few per frame);
-//! [`GpuSampler::positions`] reads the particles back asynchronously and
-//! [`GpuSampler::trajectories`] the recorded paths of the first few.
+//! The rows are those of [`crate::diffusion::sample::Plan`] ([`stages_from_plan`]): for every
+//! particle, `out = net(x, e(s_r))`, `x <- a x + b out + c z_r + d prev`, `prev <- out`.
+//! [`GpuSampler::run`] submits the draw and every row; [`GpuSampler::run_stages`] a range of
+//! rows (an animation advancing a few per frame); [`GpuSampler::positions`] reads the
+//! particles back asynchronously and [`GpuSampler::trajectories`] the recorded paths of the
+//! first few.
 
 use std::num::NonZeroU64;
 
@@ -27,31 +27,38 @@ pub const INIT_NOISE_STEP: u32 = 0xFFFF_FFFF;
 /// Bytes of one `Stage` record in sampler.wgsl.
 const RECORD_BYTES: u64 = 112;
 const NO_RECORD: u32 = 0xFFFF_FFFF;
-const EVAL_PROBE: u32 = 1;
-const WRITE_PROBE: u32 = 2;
 const NOISE: u32 = 4;
 
-/// Where a stage reads the network's input point from, or writes its result to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// The particle's position x.
-    Position,
-    /// The probe y (midpoint's half step).
-    Probe,
-}
-
-/// One stage: `target = a x + b net(eval, embedding) + c z(seed, noise_step, i)`.
+/// One row: `out = net(x, embedding)`, `x <- a x + b out + c z(seed, noise_step, i) + d prev`,
+/// `prev <- out`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stage {
     pub a: f32,
     pub b: f32,
     pub c: f32,
-    /// The time embedding e(s) of this stage (`crate::diffusion::mlp::time_embedding`).
+    pub d: f32,
+    /// The time embedding e(s) of this row (`crate::diffusion::mlp::time_embedding`).
     pub embedding: [f32; 16],
-    /// The noise counter (the step k of the spec); `None`: no noise (c ignored).
+    /// The noise counter (the row index r of the table); `None`: no noise (c ignored).
     pub noise_step: Option<u32>,
-    pub eval: Slot,
-    pub target: Slot,
+}
+
+/// The rows of a CPU sampling plan, as the kernel takes them: row r's noise is step r, drawn
+/// only where c != 0 (as `Run::step`).
+pub fn stages_from_plan(plan: &crate::diffusion::sample::Plan) -> Vec<Stage> {
+    plan.rows
+        .iter()
+        .zip(&plan.s)
+        .enumerate()
+        .map(|(r, (&[a, b, c, d], &s))| Stage {
+            a,
+            b,
+            c,
+            d,
+            embedding: crate::diffusion::mlp::time_embedding(s),
+            noise_step: (c != 0.0).then_some(r as u32),
+        })
+        .collect()
 }
 
 /// The two pipelines of `sampler.wgsl`, built once per device.
@@ -109,10 +116,10 @@ impl SamplerKernels {
 pub struct GpuSampler {
     pub n: usize,
     pub hidden: usize,
-    /// Stages (dispatches after the initial draw).
+    /// Rows (dispatches after the initial draw).
     pub n_stages: usize,
     /// Particles whose paths are recorded (the first ones), and rows recorded (the initial
-    /// draw and every stage that writes the position).
+    /// draw, then every row).
     pub n_traj: usize,
     pub traj_rows: usize,
     x: wgpu::Buffer,
@@ -162,7 +169,7 @@ impl GpuSampler {
             ));
         }
         let n_traj = n_traj.min(n);
-        let traj_rows = 1 + stages.iter().filter(|s| s.target == Slot::Position).count();
+        let traj_rows = 1 + stages.len();
         if ((traj_rows * n_traj * 8) as u64) > limits.max_storage_buffer_binding_size {
             return Err(format!(
                 "{n_traj} trajectories of {traj_rows} rows do not fit a binding"
@@ -170,7 +177,7 @@ impl GpuSampler {
         }
         let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
         let stride = RECORD_BYTES.div_ceil(align) * align;
-        // Record 0: the initial draw; record k: stage k - 1.
+        // Record 0: the initial draw; record 1 + r: row r.
         let mut records = vec![0u8; (stride as usize) * (1 + stages.len())];
         let common = |flags: u32, noise_step: u32, record: u32| -> [u32; 8] {
             [
@@ -194,26 +201,11 @@ impl GpuSampler {
             }
         };
         put(0, [0.0; 4], &[0.0; 16], common(0, init_noise_step, 0));
-        let mut row = 1u32;
-        for (k, s) in stages.iter().enumerate() {
-            let mut flags = 0;
-            if s.eval == Slot::Probe {
-                flags |= EVAL_PROBE;
-            }
-            if s.target == Slot::Probe {
-                flags |= WRITE_PROBE;
-            }
-            if s.noise_step.is_some() {
-                flags |= NOISE;
-            }
-            let record = if s.target == Slot::Position {
-                row += 1;
-                row - 1
-            } else {
-                NO_RECORD
-            };
+        for (r, s) in stages.iter().enumerate() {
+            let flags = if s.noise_step.is_some() { NOISE } else { 0 };
+            let record = if n_traj > 0 { 1 + r as u32 } else { NO_RECORD };
             let tail = common(flags, s.noise_step.unwrap_or(0), record);
-            put(1 + k, [s.a, s.b, s.c, 0.0], &s.embedding, tail);
+            put(1 + r, [s.a, s.b, s.c, s.d], &s.embedding, tail);
         }
         let stage_buf = ctx
             .device
@@ -230,7 +222,7 @@ impl GpuSampler {
                 usage: wgpu::BufferUsages::STORAGE,
             });
         let x = storage(ctx, "particles", 2 * n);
-        let probe = storage(ctx, "probe", 2 * n);
+        let prev = storage(ctx, "previous outputs", 2 * n);
         let traj = storage(ctx, "trajectories", (2 * n_traj * traj_rows).max(2));
         let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("sampler"),
@@ -254,7 +246,7 @@ impl GpuSampler {
                 },
                 wgpu::BindGroupEntry {
                     binding: 3,
-                    resource: probe.as_entire_binding(),
+                    resource: prev.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,
@@ -277,13 +269,13 @@ impl GpuSampler {
         })
     }
 
-    /// The initial draw and every stage, submitted (not waited for).
+    /// The initial draw and every row, submitted (not waited for).
     pub fn run(&self, ctx: &GpuContext) -> Result<(), String> {
         self.run_stages(ctx, true, 0..self.n_stages)
     }
 
-    /// Optionally the initial draw, then stages `range` (clamped to the stages there are),
-    /// one dispatch each, submitted in one command buffer.
+    /// Optionally the initial draw, then rows `range` (clamped to the rows there are), one
+    /// dispatch each, submitted in one command buffer.
     pub fn run_stages(
         &self,
         ctx: &GpuContext,
@@ -318,52 +310,9 @@ impl GpuSampler {
         read_f32(ctx, &self.x, 2 * self.n).await
     }
 
-    /// The recorded paths: `traj_rows` rows of `n_traj` points (x0, x1), row 0 the draw.
+    /// The recorded paths: `traj_rows` rows of `n_traj` points (x0, x1), row 0 the draw,
+    /// row 1 + r after table row r.
     pub async fn trajectories(&self, ctx: &GpuContext) -> Result<Vec<f32>, String> {
         read_f32(ctx, &self.traj, 2 * self.n_traj * self.traj_rows).await
     }
-}
-
-/// The CPU twin of a stage list: the same draw, the same stages through
-/// [`crate::diffusion::mlp::Mlp::forward`] and [`crate::diffusion::noise::normals`], in the
-/// kernel's order (`a x + b net`, then `+ c z`). Returns the final positions, (x0, x1) per
-/// particle.
-pub fn cpu_twin(
-    net: &crate::diffusion::mlp::Mlp,
-    n: usize,
-    seed: u32,
-    init_noise_step: u32,
-    stages: &[Stage],
-) -> Vec<f32> {
-    use crate::diffusion::noise::normals;
-    let mut x = normals(seed, init_noise_step, n);
-    let mut probe = vec![0f32; 2 * n];
-    for st in stages {
-        let from = if st.eval == Slot::Probe { &probe } else { &x };
-        let mut rows = ndarray::Array2::<f32>::zeros((n, super::mlp::INPUTS));
-        for (i, mut row) in rows.outer_iter_mut().enumerate() {
-            row[0] = from[2 * i];
-            row[1] = from[2 * i + 1];
-            for (k, e) in st.embedding.iter().enumerate() {
-                row[2 + k] = *e;
-            }
-        }
-        let out = net.forward(rows.view());
-        let z = st.noise_step.map(|k| normals(seed, k, n));
-        let next: Vec<f32> = (0..2 * n)
-            .map(|j| {
-                let v = st.a * x[j] + st.b * out[[j / 2, j % 2]];
-                match &z {
-                    Some(z) => v + st.c * z[j],
-                    None => v,
-                }
-            })
-            .collect();
-        if st.target == Slot::Probe {
-            probe = next;
-        } else {
-            x = next;
-        }
-    }
-    x
 }

@@ -1,13 +1,14 @@
-// Many particles through a sampler's steps (DDPM, DDIM, Euler, midpoint), one thread per
-// particle, the whole denoiser MLP in the thread (18 -> H -> H -> H -> 2, SiLU, H <= MAX_H):
+// Many particles through a sampler's rows (DDPM, DDIM, Euler, midpoint), one thread per
+// particle, the whole denoiser MLP in the thread (18 -> H -> H -> H -> 2, SiLU, H <= MAX_H).
+// The rows are crate::diffusion::sample's table: every particle carries its position x and
+// the previous row's network output prev (zero before row 0), and row r does
 //
-//   init   x_i = z(seed, noise_step, i)                     (noise_step = 0xFFFFFFFF: x_T)
-//   advance one stage of a sampler, for every particle i:
-//            p   = x_i, or the probe y_i when EVAL_PROBE
-//            out = a x_i + b net(p, e) + c z(seed, noise_step, i)   (the noise only when NOISE)
-//            written to x_i, or to the probe y_i when WRITE_PROBE
-//          (DDPM / DDIM / Euler: one stage per step; midpoint: y = x + (h/2) v(x, e_t) into
-//          the probe, then x = x + h v(y, e_{t+h/2}).)
+//   init   x_i = z(seed, noise_step, i)       (noise_step = 0xFFFFFFFF: x_T, or x_0 for flow)
+//   advance  out = net(x_i, e(s_r))
+//            x_i <- a x_i + b out + c z(seed, r, i) + d prev_i     (c z only when NOISE: c != 0)
+//            prev_i <- out
+//   in f32 in that order, as the CPU's sample::Run::step. (Midpoint: the row with d = -h/2
+//   turns x_t + h/2 v(x_t) + h v(x_mid) - h/2 v(x_t) into x_t + h v(x_mid).)
 //
 // The noise is the counter-based one of the spec, so no state travels between steps:
 //   pcg(v)  = the PCG hash of Jarzynski & Olano (2020)
@@ -17,25 +18,26 @@
 // WGSL's built-ins, whose accuracy is only loosely specified (sin and cos to 2^-11 absolute):
 // the GPU's noise must equal the CPU's to f32 rounding.
 //
-// The stage record is a uniform at a dynamic offset (one record per dispatch, all uploaded
-// once): record 0 is for init, record k for the k-th dispatch of the run.
+// The row record is a uniform at a dynamic offset (one record per dispatch, all uploaded
+// once): record 0 is for init, record 1 + r for row r.
 //
 // Bindings (group 0):
 //   0 st     uniform Stage (dynamic offset)    coefficients, embedding, counts, flags
 //   1 theta  storage read         P            the MLP's flat parameters (W_l then b_l, l = 0..3)
 //   2 x      storage read_write   n x vec2     particle positions
-//   3 probe  storage read_write   n x vec2     midpoint's intermediate positions
-//   4 traj   storage read_write   rows x n_traj x vec2   positions of the first n_traj particles
-// Twin: crate::diffusion::sample (the CPU samplers) and crate::diffusion::noise.
+//   3 prev   storage read_write   n x vec2     the previous row's network outputs
+//   4 traj   storage read_write   (1 + R) x n_traj x vec2   positions of the first n_traj particles
+//                                              after the draw and after every row
+// Twin: crate::diffusion::sample::Run (the CPU sampler) and crate::diffusion::noise.
 
 struct Stage {
-    coef: vec4<f32>,          // a, b, c, unused
+    coef: vec4<f32>,          // a, b, c, d
     emb: array<vec4<f32>, 4>, // the time embedding e(s) of this stage
     n: u32,                   // particles
     hidden: u32,              // H
     seed: u32,
     noise_step: u32,
-    flags: u32,               // EVAL_PROBE | WRITE_PROBE | NOISE
+    flags: u32,               // NOISE
     record: u32,              // trajectory row to write, or NO_RECORD
     n_traj: u32,
     _pad: u32,
@@ -43,15 +45,13 @@ struct Stage {
 
 const MAX_H: u32 = 128u;
 const IN: u32 = 18u;
-const EVAL_PROBE: u32 = 1u;
-const WRITE_PROBE: u32 = 2u;
 const NOISE: u32 = 4u;
 const NO_RECORD: u32 = 0xFFFFFFFFu;
 
 @group(0) @binding(0) var<uniform> st: Stage;
 @group(0) @binding(1) var<storage, read> theta: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read_write> probe: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> prev: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> traj: array<vec2<f32>>;
 
 fn pcg(v: u32) -> u32 {
@@ -168,6 +168,7 @@ fn init(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     }
     let v = gauss(st.seed, st.noise_step, i);
     x[i] = v;
+    prev[i] = vec2<f32>(0.0);
     record(i, v);
 }
 
@@ -178,18 +179,13 @@ fn advance(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let xi = x[i];
-    var p = xi;
-    if ((st.flags & EVAL_PROBE) != 0u) {
-        p = probe[i];
-    }
-    var out = st.coef.x * xi + st.coef.y * net(p);
+    let out = net(xi);
+    var v = st.coef.x * xi + st.coef.y * out;
     if ((st.flags & NOISE) != 0u) {
-        out += st.coef.z * gauss(st.seed, st.noise_step, i);
+        v += st.coef.z * gauss(st.seed, st.noise_step, i);
     }
-    if ((st.flags & WRITE_PROBE) != 0u) {
-        probe[i] = out;
-    } else {
-        x[i] = out;
-        record(i, out);
-    }
+    v += st.coef.w * prev[i];
+    prev[i] = out;
+    x[i] = v;
+    record(i, v);
 }
