@@ -77,7 +77,10 @@ fn main() {
         eprintln!("diffusion_bench: {e}");
         std::process::exit(1);
     });
-    let sampler = SamplerKernels::new(&ctx);
+    let sampler = SamplerKernels::new(&ctx).unwrap_or_else(|e| {
+        eprintln!("diffusion_bench: {e}");
+        std::process::exit(1);
+    });
     println!(
         "adapter: {} ({:?}, driver {} {})",
         ctx.adapter_name(),

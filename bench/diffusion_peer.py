@@ -4,10 +4,11 @@ Network 18 -> H -> H -> H -> 2 with SiLU after each hidden layer (crate::diffusi
 loss L = 1/(2B) sum (out - y)^2, Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8). Training: `--train-steps`
 steps on 8 pre-drawn batches of B rows cycled (drawn on the device before the clock starts,
 as the wgpu benchmark does), timed from the first step to a synchronised read of the last
-loss. Sampling: `--particles` particles through `--sample-steps` DDPM-shaped steps
-x <- x / 0.999 - 0.02 / 0.999 eps(x, e_k) + 0.05 z (one network evaluation per step, fresh
-Gaussian noise each step, the embedding row uploaded once), timed to a synchronised read of
-the final positions. Eager PyTorch (each layer its own kernel launches), float32, TF32 off;
+loss. Sampling: `--particles` particles through DDPM ancestral sampling (sigma^2 = beta) on
+the linear schedule with T = 1000 respaced to `--sample-steps` steps, the table of
+crate::diffusion::sample::Plan::diffusion: x <- a x + b eps(x, e(s)) + c z per step (one
+network evaluation and fresh Gaussian noise per step, every row's embedding uploaded once),
+timed to a synchronised read of the final positions. Eager PyTorch (each layer its own kernel launches), float32, TF32 off;
 `--fused-adam` uses Adam(fused=True) on CUDA. Prints one JSON object per (H, particles).
 
     python3 bench/diffusion_peer.py --device cpu --hidden 64 --batch 256 --particles 10000
@@ -59,6 +60,24 @@ def main():
             e.append(math.cos(2 * math.pi * u))
         return e
 
+    def ddpm_table(k):
+        # Plan::diffusion(Ddpm { tilde: false }, linear T = 1000, k): rows from tau_k down to tau_1.
+        big_t = 1000
+        betas = [1e-4 + (0.02 - 1e-4) * i / (big_t - 1) for i in range(big_t)]
+        abar, acc = [1.0], 1.0
+        for b in betas:
+            acc *= 1.0 - b
+            abar.append(acc)
+        taus = [i * big_t // k for i in range(1, k + 1)]
+        rows = []
+        for j in reversed(range(k)):
+            t, tp = taus[j], (taus[j - 1] if j > 0 else 0)
+            beta = 1.0 - abar[t] / abar[tp]
+            alpha = 1.0 - beta
+            var = 0.0 if j == 0 else beta
+            rows.append((1 / math.sqrt(alpha), -beta / (math.sqrt(1 - abar[t]) * math.sqrt(alpha)), math.sqrt(var), t / big_t))
+        return rows
+
     def net(h):
         return torch.nn.Sequential(
             torch.nn.Linear(18, h),
@@ -105,17 +124,19 @@ def main():
         train_s = time.perf_counter() - t0
 
         k_steps = args.sample_steps
-        emb_rows = torch.tensor([embedding(1.0 - j / k_steps) for j in range(k_steps)], device=dev)
+        table = ddpm_table(k_steps)
+        emb_rows = torch.tensor([embedding(s) for (_, _, _, s) in table], device=dev)
         for n in [int(v) for v in args.particles.split(",")]:
 
             @torch.no_grad()
             def sample():
                 x = torch.randn(n, 2, device=dev, generator=g)
-                for j in range(k_steps):
+                for j, (a, b, c, _) in enumerate(table):
                     inp = torch.cat([x, emb_rows[j].expand(n, 16)], 1)
                     eps = model(inp)
-                    z = torch.randn(n, 2, device=dev, generator=g)
-                    x = x * (1 / 0.999) + eps * (-0.02 / 0.999) + 0.05 * z
+                    x = a * x + b * eps
+                    if c != 0.0:
+                        x = x + c * torch.randn(n, 2, device=dev, generator=g)
                 return x
 
             sample()  # warm-up

@@ -59,7 +59,7 @@ fn mlp_kernels() -> &'static MlpKernels {
 
 fn sampler_kernels() -> &'static SamplerKernels {
     static K: OnceLock<SamplerKernels> = OnceLock::new();
-    K.get_or_init(|| SamplerKernels::new(ctx()))
+    K.get_or_init(|| SamplerKernels::new(ctx()).unwrap())
 }
 
 /// A batch of `b` rows: points in [-3, 3]^2, times in [0, 1], targets N(0, 1).

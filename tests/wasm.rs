@@ -210,7 +210,7 @@ async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
         );
     }
 
-    let sk = SamplerKernels::new(&ctx);
+    let sk = SamplerKernels::new(&ctx).unwrap();
     let n = 100;
     let sampler = GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &[], 0).unwrap();
     sampler.run(&ctx).unwrap();

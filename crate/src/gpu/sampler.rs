@@ -1,5 +1,6 @@
-//! Many particles through a sampler on the GPU (`sampler.wgsl`): one thread per particle
-//! runs the whole MLP, one dispatch per row of the sampler's table, every row's coefficients
+//! Many particles through a sampler on the GPU (`sampler.wgsl`): a workgroup of 64 threads
+//! runs the MLP for 16 particles at once (activations in workgroup memory, each weight read
+//! once and used 16 times), one dispatch per row of the sampler's table, every row's coefficients
 //! and time embedding uploaded once (a uniform record per row, bound at a dynamic offset), no
 //! readback between steps. Twin: [`crate::diffusion::sample::Run`], with the counter-based
 //! noise of [`crate::diffusion::noise`] computed in the kernel.
@@ -28,6 +29,10 @@ pub const INIT_NOISE_STEP: u32 = 0xFFFF_FFFF;
 const RECORD_BYTES: u64 = 112;
 const NO_RECORD: u32 = 0xFFFF_FFFF;
 const NOISE: u32 = 4;
+/// Particles per workgroup of `advance` (`TP` in sampler.wgsl).
+const PARTICLES_PER_WORKGROUP: usize = 16;
+/// Workgroup memory of `advance`: two halves of TP x MAX_H floats.
+const WORKGROUP_BYTES: u32 = 16_384;
 
 /// One row: `out = net(x, embedding)`, `x <- a x + b out + c z(seed, noise_step, i) + d prev`,
 /// `prev <- out`.
@@ -69,7 +74,14 @@ pub struct SamplerKernels {
 }
 
 impl SamplerKernels {
-    pub fn new(ctx: &GpuContext) -> SamplerKernels {
+    /// `Err` where the device has less workgroup memory than WebGPU guarantees (16 KiB).
+    pub fn new(ctx: &GpuContext) -> Result<SamplerKernels, String> {
+        let have = ctx.limits().max_compute_workgroup_storage_size;
+        if have < WORKGROUP_BYTES {
+            return Err(format!(
+                "the sampler needs {WORKGROUP_BYTES} bytes of workgroup memory; this device has {have}"
+            ));
+        }
         let buffer = |binding, ty, dynamic, min: Option<NonZeroU64>| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -104,11 +116,11 @@ impl SamplerKernels {
                 bind_group_layouts: &[Some(&bgl)],
                 immediate_size: 0,
             });
-        SamplerKernels {
+        Ok(SamplerKernels {
             init: ctx.pipeline("sampler", WGSL, &pl, "init"),
             advance: ctx.pipeline("sampler", WGSL, &pl, "advance"),
             bgl,
-        }
+        })
     }
 }
 
@@ -295,10 +307,13 @@ impl GpuSampler {
                 pass.dispatch_workgroups(gx, gy, 1);
             }
             pass.set_pipeline(&self.advance);
+            let tiles = self.n.div_ceil(PARTICLES_PER_WORKGROUP);
+            let tx = tiles.min(65_535);
+            let (tx, ty) = (tx as u32, tiles.div_ceil(tx) as u32);
             for k in range.start.min(self.n_stages)..range.end.min(self.n_stages) {
                 let offset = ((1 + k) as u64 * self.stride) as u32;
                 pass.set_bind_group(0, &self.group, &[offset]);
-                pass.dispatch_workgroups(gx, gy, 1);
+                pass.dispatch_workgroups(tx, ty, 1);
             }
         }
         ctx.queue.submit([encoder.finish()]);

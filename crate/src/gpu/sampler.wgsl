@@ -1,5 +1,6 @@
-// Many particles through a sampler's rows (DDPM, DDIM, Euler, midpoint), one thread per
-// particle, the whole denoiser MLP in the thread (18 -> H -> H -> H -> 2, SiLU, H <= MAX_H).
+// Many particles through a sampler's rows (DDPM, DDIM, Euler, midpoint): the denoiser MLP
+// (18 -> H -> H -> H -> 2, SiLU, H <= MAX_H) for TP = 16 particles per workgroup of 64
+// threads, activations in workgroup memory (16 KiB), each weight read once per workgroup.
 // The rows are crate::diffusion::sample's table: every particle carries its position x and
 // the previous row's network output prev (zero before row 0), and row r does
 //
@@ -45,6 +46,8 @@ struct Stage {
 
 const MAX_H: u32 = 128u;
 const IN: u32 = 18u;
+const TP: u32 = 16u; // particles per workgroup of `advance`
+const HALF: u32 = 2048u; // TP * MAX_H
 const NOISE: u32 = 4u;
 const NO_RECORD: u32 = 0xFFFFFFFFu;
 
@@ -53,6 +56,9 @@ const NO_RECORD: u32 = 0xFFFFFFFFu;
 @group(0) @binding(2) var<storage, read_write> x: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read_write> prev: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> traj: array<vec2<f32>>;
+
+// Two halves of TP x MAX_H activations: 16 KiB, WebGPU's guaranteed workgroup memory.
+var<workgroup> act: array<f32, 4096>;
 
 fn pcg(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
@@ -110,48 +116,45 @@ fn silu(z: f32) -> f32 {
     return z * (1.0 / (1.0 + exp(-z)));
 }
 
-// b_j + sum_i W[j, i] src[i], i < k (W row-major at w, b at bias), in the CPU twin's order:
-// four running sums over the first 4 floor(k / 4) terms, (s0 + s1) + (s2 + s3), then the rest.
-fn dense(w: u32, k: u32, bias: u32, j: u32, src: ptr<function, array<f32, MAX_H>>) -> f32 {
-    let row = w + j * k;
-    let n4 = k / 4u * 4u;
-    var s = vec4<f32>(0.0);
-    for (var i = 0u; i < n4; i += 4u) {
-        let wv = vec4<f32>(theta[row + i], theta[row + i + 1u], theta[row + i + 2u], theta[row + i + 3u]);
-        s += wv * vec4<f32>((*src)[i], (*src)[i + 1u], (*src)[i + 2u], (*src)[i + 3u]);
+// The MLP for the workgroup's TP particles at once: activations in workgroup memory, two
+// halves of TP x MAX_H floats (particle p's unit i at p * MAX_H + i), one layer from `src`
+// into `dst`; thread t computes units t and t + 64 for all TP particles, each weight read
+// once per workgroup and used TP times. dst[p][j] = SiLU(sum_i W[j, i] src[p][i] + b_j).
+fn dense_tile(w: u32, k: u32, bias: u32, src: u32, dst: u32, t: u32) {
+    let h = st.hidden;
+    for (var half = 0u; half < 2u; half++) {
+        let j = t + half * 64u;
+        if (j < h) {
+            let row = w + j * k;
+            var acc0 = vec4<f32>(0.0);
+            var acc1 = vec4<f32>(0.0);
+            var acc2 = vec4<f32>(0.0);
+            var acc3 = vec4<f32>(0.0);
+            for (var i = 0u; i < k; i++) {
+                let wv = theta[row + i];
+                let a = src + i;
+                acc0 += wv * vec4<f32>(act[a], act[a + MAX_H], act[a + 2u * MAX_H], act[a + 3u * MAX_H]);
+                acc1 += wv * vec4<f32>(act[a + 4u * MAX_H], act[a + 5u * MAX_H], act[a + 6u * MAX_H], act[a + 7u * MAX_H]);
+                acc2 += wv * vec4<f32>(act[a + 8u * MAX_H], act[a + 9u * MAX_H], act[a + 10u * MAX_H], act[a + 11u * MAX_H]);
+                acc3 += wv * vec4<f32>(act[a + 12u * MAX_H], act[a + 13u * MAX_H], act[a + 14u * MAX_H], act[a + 15u * MAX_H]);
+            }
+            let bj = theta[bias + j];
+            store4(dst + j, 0u, acc0 + bj);
+            store4(dst + j, 4u, acc1 + bj);
+            store4(dst + j, 8u, acc2 + bj);
+            store4(dst + j, 12u, acc3 + bj);
+        }
     }
-    var t = (s.x + s.y) + (s.z + s.w);
-    for (var i = n4; i < k; i++) {
-        t += theta[row + i] * (*src)[i];
-    }
-    return theta[bias + j] + t;
+    workgroupBarrier();
 }
 
-// The MLP at point p with the stage's embedding: W_l (out x in, row-major) then b_l.
-fn net(p: vec2<f32>) -> vec2<f32> {
-    let h = st.hidden;
-    var a: array<f32, MAX_H>;
-    var b: array<f32, MAX_H>;
-    a[0] = p.x;
-    a[1] = p.y;
-    for (var k = 0u; k < 16u; k++) {
-        a[2u + k] = st.emb[k / 4u][k % 4u];
-    }
-    // Layer 0 (18 -> H) from a into b, layer 1 back into a, layer 2 into b, output from b.
-    var w = 0u;
-    for (var j = 0u; j < h; j++) {
-        b[j] = silu(dense(w, IN, w + h * IN, j, &a));
-    }
-    w += h * (IN + 1u);
-    for (var j = 0u; j < h; j++) {
-        a[j] = silu(dense(w, h, w + h * h, j, &b));
-    }
-    w += h * (h + 1u);
-    for (var j = 0u; j < h; j++) {
-        b[j] = silu(dense(w, h, w + h * h, j, &a));
-    }
-    w += h * (h + 1u);
-    return vec2<f32>(dense(w, h, w + 2u * h, 0u, &b), dense(w, h, w + 2u * h, 1u, &b));
+// act[at + p * MAX_H] = SiLU(z[p - p0]) for particles p0..p0 + 3.
+fn store4(at: u32, p0: u32, z: vec4<f32>) {
+    let s = z * (vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-z)));
+    act[at + p0 * MAX_H] = s.x;
+    act[at + (p0 + 1u) * MAX_H] = s.y;
+    act[at + (p0 + 2u) * MAX_H] = s.z;
+    act[at + (p0 + 3u) * MAX_H] = s.w;
 }
 
 fn record(i: u32, v: vec2<f32>) {
@@ -172,20 +175,57 @@ fn init(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     record(i, v);
 }
 
+// One workgroup per TP particles: wg = workgroup_id.x + workgroup_id.y * num_workgroups.x.
 @compute @workgroup_size(64, 1, 1)
-fn advance(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = id.x + id.y * groups.x * 64u;
-    if (i >= st.n) {
-        return;
+fn advance(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let first = (wid.x + wid.y * groups.x) * TP;
+    let h = st.hidden;
+    // Inputs (x, e(s)) of the TP particles into the first half; past n, zeros.
+    for (var q = t; q < TP * IN; q += 64u) {
+        let p = q / IN;
+        let c = q % IN;
+        let i = first + p;
+        var v = 0.0;
+        if (c >= 2u) {
+            v = st.emb[(c - 2u) / 4u][(c - 2u) % 4u];
+        } else if (i < st.n) {
+            v = x[i][c];
+        }
+        act[p * MAX_H + c] = v;
     }
-    let xi = x[i];
-    let out = net(xi);
-    var v = st.coef.x * xi + st.coef.y * out;
-    if ((st.flags & NOISE) != 0u) {
-        v += st.coef.z * gauss(st.seed, st.noise_step, i);
+    workgroupBarrier();
+    var w = 0u;
+    dense_tile(w, IN, w + h * IN, 0u, HALF, t);
+    w += h * (IN + 1u);
+    dense_tile(w, h, w + h * h, HALF, 0u, t);
+    w += h * (h + 1u);
+    dense_tile(w, h, w + h * h, 0u, HALF, t);
+    w += h * (h + 1u);
+    // Output layer (H -> 2): thread t < 2 TP computes output t % 2 of particle t / 2, into the
+    // first half (free again: the layer above read it before its barrier).
+    if (t < 2u * TP) {
+        let p = t / 2u;
+        let c = t % 2u;
+        var o = 0.0;
+        for (var i = 0u; i < h; i++) {
+            o += theta[w + c * h + i] * act[HALF + p * MAX_H + i];
+        }
+        act[t] = o + theta[w + 2u * h + c];
     }
-    v += st.coef.w * prev[i];
-    prev[i] = out;
-    x[i] = v;
-    record(i, v);
+    workgroupBarrier();
+    if (t < TP) {
+        let i = first + t;
+        if (i < st.n) {
+            let xi = x[i];
+            let out = vec2<f32>(act[2u * t], act[2u * t + 1u]);
+            var v = st.coef.x * xi + st.coef.y * out;
+            if ((st.flags & NOISE) != 0u) {
+                v += st.coef.z * gauss(st.seed, st.noise_step, i);
+            }
+            v += st.coef.w * prev[i];
+            prev[i] = out;
+            x[i] = v;
+            record(i, v);
+        }
+    }
 }

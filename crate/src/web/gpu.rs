@@ -55,11 +55,13 @@ impl Gpu {
     }
 
     /// The particle sampler's kernels, compiled once per page.
-    pub fn sampler_kernels(&self) -> Rc<SamplerKernels> {
-        self.sampler
-            .borrow_mut()
-            .get_or_insert_with(|| Rc::new(SamplerKernels::new(&self.ctx)))
-            .clone()
+    pub fn sampler_kernels(&self) -> Result<Rc<SamplerKernels>, String> {
+        if let Some(k) = self.sampler.borrow().as_ref() {
+            return Ok(k.clone());
+        }
+        let k = Rc::new(SamplerKernels::new(&self.ctx)?);
+        *self.sampler.borrow_mut() = Some(k.clone());
+        Ok(k)
     }
 
     /// A trainer for the `hidden`-wide denoiser on batches of `batch` rows, from `params`.
@@ -84,7 +86,7 @@ impl Gpu {
         stages: &[Stage],
         n_traj: usize,
     ) -> Result<GpuSampler, String> {
-        let k = self.sampler_kernels();
+        let k = self.sampler_kernels()?;
         GpuSampler::new(
             &self.ctx,
             &k,
