@@ -66,9 +66,7 @@ for (const [hidden, particles] of [
     async (a) => {
       const m = await import(new URL("pkg/mlplay.js", location.href).href);
       try {
-        return JSON.parse(
-          await m.benchDiffusion(a.h, a.b, a.steps, a.steps, a.n, a.k, a.cpuN),
-        );
+        return JSON.parse(await m.benchDiffusion(a.h, a.b, a.steps, a.steps, a.n, a.k, a.cpuN));
       } catch (e) {
         return { error: String(e.message || e) };
       }
@@ -84,13 +82,18 @@ let peer = null;
 if (process.env.DIFFUSION_PEER !== "0") {
   const VENV = path.join(REPO_ROOT, "target", "bench-venv");
   const py = process.env.DIFFUSION_PY || path.join(VENV, "bin", "python");
-  const ready = () => existsSync(py) && spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+  const ready = () =>
+    existsSync(py) && spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
   if (!ready() && !process.env.DIFFUSION_PY) {
     log("peer: installing benches/requirements.txt into target/bench-venv (once; torch is large)");
     if (!existsSync(py)) execFileSync("python3", ["-m", "venv", VENV], { stdio: "inherit" });
-    execFileSync(py, ["-m", "pip", "install", "-q", "-r", path.join(REPO_ROOT, "benches", "requirements.txt")], {
-      stdio: "inherit",
-    });
+    execFileSync(
+      py,
+      ["-m", "pip", "install", "-q", "-r", path.join(REPO_ROOT, "benches", "requirements.txt")],
+      {
+        stdio: "inherit",
+      },
+    );
   }
   log("peer: bench/diffusion_peer.py --device cpu");
   const out = execFileSync(
@@ -115,8 +118,24 @@ const e2 = (x) => (x === undefined || x === null ? "" : Number(x).toExponential(
 const rows = [["where", "H", "B", "particles x K", "train steps/s", "particle-steps/s", "check |diff|"]];
 for (const r of native ?? []) {
   const shape = `${r.particles} x ${r.sample_steps}`;
-  rows.push(["native GPU (" + r.adapter + ")", r.hidden, r.batch, shape, f1(r.gpu_train_steps_per_s), e2(r.gpu_particle_steps_per_s), e2(r.sample_max_abs_diff)]);
-  rows.push(["native CPU twin", r.hidden, r.batch, `${r.cpu_particles} x ${r.sample_steps}`, f1(r.cpu_train_steps_per_s), e2(r.cpu_particle_steps_per_s), e2(r.train_max_abs_diff)]);
+  rows.push([
+    "native GPU (" + r.adapter + ")",
+    r.hidden,
+    r.batch,
+    shape,
+    f1(r.gpu_train_steps_per_s),
+    e2(r.gpu_particle_steps_per_s),
+    e2(r.sample_max_abs_diff),
+  ]);
+  rows.push([
+    "native CPU twin",
+    r.hidden,
+    r.batch,
+    `${r.cpu_particles} x ${r.sample_steps}`,
+    f1(r.cpu_train_steps_per_s),
+    e2(r.cpu_particle_steps_per_s),
+    e2(r.train_max_abs_diff),
+  ]);
 }
 for (const r of inBrowser) {
   if (r.error) {
@@ -124,11 +143,35 @@ for (const r of inBrowser) {
     continue;
   }
   const shape = `${r.particles} x ${r.sample_steps}`;
-  rows.push(["browser GPU (" + r.adapter + ")", r.hidden, r.batch, shape, f1(r.gpu_train_steps_per_s), e2(r.gpu_particle_steps_per_s), e2(r.sample_max_abs_diff)]);
-  rows.push(["browser CPU twin (wasm)", r.hidden, r.batch, `${r.cpu_particles} x ${r.sample_steps}`, f1(r.cpu_train_steps_per_s), e2(r.cpu_particle_steps_per_s), e2(r.train_max_abs_diff)]);
+  rows.push([
+    "browser GPU (" + r.adapter + ")",
+    r.hidden,
+    r.batch,
+    shape,
+    f1(r.gpu_train_steps_per_s),
+    e2(r.gpu_particle_steps_per_s),
+    e2(r.sample_max_abs_diff),
+  ]);
+  rows.push([
+    "browser CPU twin (wasm)",
+    r.hidden,
+    r.batch,
+    `${r.cpu_particles} x ${r.sample_steps}`,
+    f1(r.cpu_train_steps_per_s),
+    e2(r.cpu_particle_steps_per_s),
+    e2(r.train_max_abs_diff),
+  ]);
 }
 for (const r of peer ?? []) {
-  rows.push([`PyTorch ${r.framework.split(" ")[1]} CPU (${r.threads} threads)`, r.hidden, r.batch, `${r.particles} x ${r.sample_steps}`, f1(r.train_steps_per_s), e2(r.particle_steps_per_s), ""]);
+  rows.push([
+    `PyTorch ${r.framework.split(" ")[1]} CPU (${r.threads} threads)`,
+    r.hidden,
+    r.batch,
+    `${r.particles} x ${r.sample_steps}`,
+    f1(r.train_steps_per_s),
+    e2(r.particle_steps_per_s),
+    "",
+  ]);
 }
 const tenK = inBrowser.find((r) => !r.error && r.particles === PARTICLES);
 const stepMs = tenK ? (PARTICLES / tenK.gpu_particle_steps_per_s) * 1000 : null;
