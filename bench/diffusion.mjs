@@ -115,52 +115,45 @@ if (process.env.DIFFUSION_PEER !== "0") {
 // ---- report ----------------------------------------------------------------------------------
 const f1 = (x) => (x === undefined || x === null ? "" : Number(x).toFixed(1));
 const e2 = (x) => (x === undefined || x === null ? "" : Number(x).toExponential(2));
-const rows = [["where", "H", "B", "particles x K", "train steps/s", "particle-steps/s", "check |diff|"]];
-for (const r of native ?? []) {
+const rows = [
+  [
+    "where",
+    "H",
+    "B",
+    "particles x K",
+    "train steps/s",
+    "particle-steps/s",
+    "sampler |GPU-CPU|",
+    "params |GPU-CPU| after training",
+  ],
+];
+const addPair = (where, r) => {
   const shape = `${r.particles} x ${r.sample_steps}`;
   rows.push([
-    "native GPU (" + r.adapter + ")",
+    `${where} GPU (${r.adapter})`,
     r.hidden,
     r.batch,
     shape,
     f1(r.gpu_train_steps_per_s),
     e2(r.gpu_particle_steps_per_s),
     e2(r.sample_max_abs_diff),
+    e2(r.train_max_abs_diff),
   ]);
   rows.push([
-    "native CPU twin",
+    `${where} CPU twin`,
     r.hidden,
     r.batch,
     `${r.cpu_particles} x ${r.sample_steps}`,
     f1(r.cpu_train_steps_per_s),
     e2(r.cpu_particle_steps_per_s),
-    e2(r.train_max_abs_diff),
+    "",
+    "",
   ]);
-}
+};
+for (const r of native ?? []) addPair("native", r);
 for (const r of inBrowser) {
-  if (r.error) {
-    rows.push(["browser", "", "", "", "error", r.error, ""]);
-    continue;
-  }
-  const shape = `${r.particles} x ${r.sample_steps}`;
-  rows.push([
-    "browser GPU (" + r.adapter + ")",
-    r.hidden,
-    r.batch,
-    shape,
-    f1(r.gpu_train_steps_per_s),
-    e2(r.gpu_particle_steps_per_s),
-    e2(r.sample_max_abs_diff),
-  ]);
-  rows.push([
-    "browser CPU twin (wasm)",
-    r.hidden,
-    r.batch,
-    `${r.cpu_particles} x ${r.sample_steps}`,
-    f1(r.cpu_train_steps_per_s),
-    e2(r.cpu_particle_steps_per_s),
-    e2(r.train_max_abs_diff),
-  ]);
+  if (r.error) rows.push(["browser", "", "", "", "error", r.error, "", ""]);
+  else addPair("browser (wasm)", r);
 }
 for (const r of peer ?? []) {
   rows.push([
@@ -171,6 +164,7 @@ for (const r of peer ?? []) {
     f1(r.train_steps_per_s),
     e2(r.particle_steps_per_s),
     "",
+    "",
   ]);
 }
 const tenK = inBrowser.find((r) => !r.error && r.particles === PARTICLES);
@@ -178,7 +172,7 @@ const stepMs = tenK ? (PARTICLES / tenK.gpu_particle_steps_per_s) * 1000 : null;
 const frameOk = stepMs !== null && stepMs <= FRAME_MS;
 console.log("");
 console.log(
-  `diffusion kernels: ${new Date().toISOString()}, ${info.cpu}, ${info.cores} cores, load ${info.loadAverage1m}; browser ${chromium}; training ${TRAIN_STEPS} steps, sampling DDPM-shaped steps`,
+  `diffusion kernels: ${new Date().toISOString()}, ${info.cpu}, ${info.cores} cores, load ${info.loadAverage1m}; browser ${chromium}; training ${TRAIN_STEPS} steps (same batches GPU and CPU), sampling DDPM (linear, T = 1000) respaced to ${SAMPLE_STEPS} steps`,
 );
 console.log(table(rows));
 console.log(
