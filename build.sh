@@ -6,6 +6,7 @@
 #   ./build.sh test      fmt, clippy (native + wasm), cargo test, build, wasm tests in
 #                        Chromium, JS lint, browser end-to-end tests (WebGPU on and off)
 #   ./build.sh bench     build, then size / startup / heap benchmarks (docs/BENCHMARKS.md)
+#   ./build.sh weights   retrain the diffusion widgets' default weights (www/weights/, CLI)
 #
 # Tools are installed when missing, quietly (logs under target/build-logs/):
 # the wasm32 rustup target, wasm-bindgen-cli (pinned, in ${MLPLAY_TOOLS:-~/.cache/mlplay}),
@@ -23,7 +24,9 @@ WB_ROOT=$TOOLS/wasm-bindgen-$WB_VERSION
 WB_BIN=$WB_ROOT/bin
 LOG_DIR=$ROOT/target/build-logs
 PKG_DIR=www/pkg
-WASM_OUT=target/$WASM_TARGET/release/mlplay.wasm
+# The wasm is built with its own Cargo profile (Cargo.toml: release, optimised for size).
+WASM_PROFILE=wasm-release
+WASM_OUT=target/$WASM_TARGET/$WASM_PROFILE/mlplay.wasm
 CHROMIUM=/usr/bin/chromium
 CHROMEDRIVER_BIN=/usr/bin/chromedriver
 LAVAPIPE_ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
@@ -191,15 +194,28 @@ browser_env() {
 # ------------------------------------------------------------------------- the build
 
 build_wasm() {
-  step "cargo build --lib --release --target $WASM_TARGET --features web" \
+  step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features web" \
     "fix the compile errors above (the web layer is crate/src/web)" \
-    cargo build --lib --release --target "$WASM_TARGET" --features web
+    cargo build --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
   [[ -f $WASM_OUT ]] || die "$WASM_OUT was not produced" "check crate-type includes cdylib in Cargo.toml"
 
   say "wasm-bindgen --target web --out-dir $PKG_DIR"
   rm -rf "$PKG_DIR"
   run_logged wasm-bindgen "the wasm-bindgen CLI and library versions must match (both $WB_VERSION)" \
     "$WB_BIN/wasm-bindgen" --target web --out-dir "$PKG_DIR" "$WASM_OUT"
+
+  # The glue's JSDoc blocks (the exports' Rust doc comments) are for editors, which read
+  # them from mlplay.d.ts; the browser need not download them (1.5 KB of the gzip payload).
+  run_logged strip-jsdoc "the wasm-bindgen glue $PKG_DIR/mlplay.js changed shape; see the log" \
+    node -e '
+      const fs = require("fs");
+      const f = process.argv[1];
+      const src = fs.readFileSync(f, "utf8");
+      const out = src.replace(/^[ \t]*\/\*\*(?:[^*]|\*(?!\/))*\*\/[ \t]*\n/gm, "");
+      if (!/__wbg_init as default/.test(out)) throw new Error("init export missing after stripping");
+      fs.writeFileSync(f, out);
+      console.log(`${f}: ${src.length} -> ${out.length} bytes`);
+    ' "$PKG_DIR/mlplay.js"
 
   say "wasm-opt -Oz $PKG_DIR/mlplay_bg.wasm"
   local before after
@@ -425,7 +441,7 @@ cmd_bench() {
 # ------------------------------------------------------------------------------ main
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -434,10 +450,11 @@ main() {
     serve) cmd_serve ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
+    weights) tests/golden/diffusion_weights.sh ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '$1'" "use one of: build, serve, test, bench"
+      die "unknown command '$1'" "use one of: build, serve, test, bench, weights"
       ;;
   esac
 }

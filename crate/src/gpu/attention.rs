@@ -11,8 +11,9 @@ use crate::attention::Options;
 use super::{bind, layout, storage, uniform, AttnBuffers, Dispatch, GpuContext};
 use super::{READ, READ_WRITE, UNIFORM};
 
-/// The WGSL source, validated by naga in `tests/gpu_wgsl.rs`.
-pub const WGSL: &str = include_str!("attention.wgsl");
+/// The WGSL source, validated by naga in `tests/gpu_wgsl.rs`, its comments stripped at
+/// compile time (`wgsl!`).
+pub const WGSL: &str = wgsl!(include_str!("attention.wgsl"));
 
 /// Cap on the score scratch buffer of one chunk, bytes.
 pub const MAX_SCRATCH_BYTES: u64 = 256 << 20;

@@ -11,8 +11,9 @@ use crate::attention::Options;
 use super::{bind, layout, uniform, AttnBuffers, Dispatch, GpuContext};
 use super::{READ, READ_WRITE, UNIFORM};
 
-/// The WGSL source, with the default tile configuration (validated by naga in a plain test).
-pub const WGSL: &str = include_str!("flash.wgsl");
+/// The WGSL source, with the default tile configuration (validated by naga in a plain test),
+/// its comments stripped at compile time (`wgsl!`).
+pub const WGSL: &str = wgsl!(include_str!("flash.wgsl"));
 
 /// A tile configuration: `tx` x `ty` threads; query tiles of `4 ty` rows, key tiles of
 /// `4 tx` keys, for heads padded to `dp` floats (a multiple of `4 tx`).

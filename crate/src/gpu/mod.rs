@@ -22,11 +22,77 @@ compile_error!(
     "on wasm32 the `gpu` feature needs `web` (the browser's WebGPU through wasm-bindgen)"
 );
 
+/// A kernel's WGSL as the program ships it: `wgsl!(include_str!("x.wgsl"))` is the file
+/// without its `//` comments and the lines they leave blank, stripped at compile time
+/// ([`strip_wgsl`]). The comments document the kernels in the repository; the browser need
+/// not download them (about 2 KB of the gzip payload for the two attention kernels).
+/// Declare it before the kernel modules so they can use it.
+macro_rules! wgsl {
+    ($src:expr) => {{
+        const SRC: &str = $src;
+        const LEN: usize = $crate::gpu::strip_wgsl(SRC, &mut []);
+        const OUT: &[u8; LEN] = &$crate::gpu::stripped_wgsl::<LEN>(SRC);
+        match ::core::str::from_utf8(OUT) {
+            Ok(s) => s,
+            Err(_) => panic!("WGSL sources are UTF-8"),
+        }
+    }};
+}
+
 pub mod attention;
 pub mod diffusion_bench;
 pub mod flash;
 pub mod mlp;
 pub mod sampler;
+
+/// `src` without its `//` comments (WGSL has no string literals, so `//` always starts one),
+/// without the whitespace before them and without the lines left blank, written into `out`
+/// as far as it reaches; returns the stripped length (`&mut []` just measures). A `const
+/// fn`, for [`wgsl!`].
+pub const fn strip_wgsl(src: &str, out: &mut [u8]) -> usize {
+    let b = src.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        // The line [i, end).
+        let mut end = i;
+        while end < b.len() && b[end] != b'\n' {
+            end += 1;
+        }
+        // Its code: up to a `//`, less trailing whitespace.
+        let mut code = i;
+        while code < end && !(b[code] == b'/' && code + 1 < end && b[code + 1] == b'/') {
+            code += 1;
+        }
+        while code > i && matches!(b[code - 1], b' ' | b'\t' | b'\r') {
+            code -= 1;
+        }
+        let mut blank = true;
+        let mut k = i;
+        while k < code {
+            blank = blank && matches!(b[k], b' ' | b'\t');
+            k += 1;
+        }
+        if !blank {
+            let mut k = i;
+            while k <= code {
+                if n < out.len() {
+                    out[n] = if k < code { b[k] } else { b'\n' };
+                }
+                n += 1;
+                k += 1;
+            }
+        }
+        i = end + 1;
+    }
+    n
+}
+
+/// [`strip_wgsl`] into an array of its exact length `N`.
+pub const fn stripped_wgsl<const N: usize>(src: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    strip_wgsl(src, &mut out);
+    out
+}
 
 use std::future::Future;
 use std::pin::Pin;

@@ -18,7 +18,7 @@ use plotters::style::FontTransform;
 
 use super::attn_draw::{mix, prob_color, prob_colorbar};
 use super::gpu::{with_gpu, Gpu};
-use super::plot::{err, Area, Theme};
+use super::plot::{px_line, px_rect, px_text, Area, Theme};
 use super::{TextInput, View, WebInfo};
 use crate::attention::{
     attention_weights, compute, compute_with, long_qkv, max_abs_diff, pool_weights, tokenize,
@@ -410,67 +410,67 @@ fn draw_heatmap(
     let side = (aw - lab - 10.0).min(ah - lab - 24.0).min(300.0);
     let cell = side / n as f64;
     let (x0, y0) = (lab + 2.0, 22.0);
-    area.draw(&Text::new(
-        title.to_string(),
+    px_text(
+        area,
+        title,
         (x0 as i32, 4),
-        text_style(theme, 12.0)
+        &text_style(theme, 12.0)
             .color(&color)
             .pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)?;
+    )?;
     for i in 0..n {
         for j in 0..n {
             let (x, y) = (x0 + j as f64 * cell, y0 + i as f64 * cell);
-            area.draw(&Rectangle::new(
+            px_rect(
+                area,
                 [
                     (x.round() as i32, y.round() as i32),
                     ((x + cell).round() as i32, (y + cell).round() as i32),
                 ],
                 prob_color(theme, f64::from(w[[i, j]]), 1.0).filled(),
-            ))
-            .map_err(err)?;
+            )?;
         }
     }
     // The frame in the K/V group's colour, and the query row outlined.
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [
             (x0 as i32 - 1, y0 as i32 - 1),
             ((x0 + side) as i32 + 1, (y0 + side) as i32 + 1),
         ],
         color.stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     let yq = y0 + query as f64 * cell;
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [
             (x0 as i32, yq.round() as i32),
             ((x0 + side) as i32, (yq + cell).round() as i32),
         ],
         theme.fg.stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     if labels && cell >= 9.0 {
         let size = cell.clamp(9.0, 12.0);
         for (i, word) in words.iter().enumerate() {
             let y = y0 + (i as f64 + 0.5) * cell;
-            area.draw(&Text::new(
-                word.to_string(),
+            px_text(
+                area,
+                word,
                 ((x0 - 4.0) as i32, y as i32),
-                theme
+                &theme
                     .muted_text(size)
                     .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(err)?;
+            )?;
             let x = x0 + (i as f64 + 0.5) * cell;
-            area.draw(&Text::new(
-                word.to_string(),
+            px_text(
+                area,
+                word,
                 (x as i32, (y0 + side + 4.0) as i32),
-                theme
+                &theme
                     .muted_text(size)
                     .transform(FontTransform::Rotate90)
                     .pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+            )?;
         }
     }
     Ok(())
@@ -548,30 +548,30 @@ fn draw_rows(area: &Area, theme: &Theme, d: &Data, w: &Array3<f32>) -> Result<()
             .sum::<f32>();
         let (x0, x1) = (34.0, cw - 10.0);
         let (y0, y1) = (22.0, cell_h - 50.0);
-        cell.draw(&Text::new(
-            format!("head {h}: H = {entropy:.2} nats"),
+        px_text(
+            &cell,
+            &format!("head {h}: H = {entropy:.2} nats"),
             (x0 as i32, 4),
-            text_style(theme, 12.0)
+            &text_style(theme, 12.0)
                 .color(&color)
                 .pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
+        )?;
         // Axis and grid lines at 0, 0.5, 1.
         for (v, label) in [(0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
             let y = y1 - (y1 - y0) * v;
-            cell.draw(&PathElement::new(
-                [(x0 as i32, y as i32), (x1 as i32, y as i32)],
+            px_line(
+                &cell,
+                &[(x0 as i32, y as i32), (x1 as i32, y as i32)],
                 theme.grid.stroke_width(1),
-            ))
-            .map_err(err)?;
-            cell.draw(&Text::new(
+            )?;
+            px_text(
+                &cell,
                 label,
                 ((x0 - 4.0) as i32, y as i32),
-                theme
+                &theme
                     .muted_text(10.0)
                     .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(err)?;
+            )?;
         }
         let bw = (x1 - x0) / n as f64;
         for (j, &p) in row.iter().enumerate() {
@@ -582,24 +582,24 @@ fn draw_rows(area: &Area, theme: &Theme, d: &Data, w: &Array3<f32>) -> Result<()
             } else {
                 mix(color, theme.bg, 0.3)
             };
-            cell.draw(&Rectangle::new(
+            px_rect(
+                &cell,
                 [
                     ((x + 1.0) as i32, y as i32),
                     ((x + bw - 1.0) as i32, y1 as i32),
                 ],
                 fill.filled(),
-            ))
-            .map_err(err)?;
+            )?;
             if bw >= 9.0 {
-                cell.draw(&Text::new(
-                    words[j].to_string(),
+                px_text(
+                    &cell,
+                    words[j],
                     ((x + bw / 2.0) as i32, (y1 + 3.0) as i32),
-                    theme
+                    &theme
                         .muted_text(bw.clamp(9.0, 11.0))
                         .transform(FontTransform::Rotate90)
                         .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(err)?;
+                )?;
             }
         }
     }
@@ -637,25 +637,25 @@ fn draw_long(
         } else {
             (width - 20.0).min(360.0)
         };
-        area.draw(&Rectangle::new(
+        px_rect(
+            area,
             [(10, 22), ((10.0 + side) as i32, (22.0 + side) as i32)],
             mix(theme.grid, theme.bg, 0.3).filled(),
-        ))
-        .map_err(err)?;
+        )?;
         let (x, y) = if wide {
             ((side + 40.0) as i32, 8)
         } else {
             (10, (side + 50.0) as i32)
         };
-        area.draw(&Text::new(
-            format!(
+        px_text(
+            area,
+            &format!(
                 "Computing {} tokens × {} heads {what}: naive, then flash…",
                 c.long_n, c.n_heads
             ),
             (x, y),
-            text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
+            &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+        )?;
         return Ok(());
     };
     let (map_area, side_area) = if wide {
@@ -672,32 +672,29 @@ fn draw_long(
     let cell = side / blocks as f64;
     let head0 = l.pooled.index_axis(Axis(0), 0);
     let vmax = head0.iter().fold(0.0f32, |m, &v| m.max(v)).max(1e-6);
-    map_area
-        .draw(&Text::new(
-            format!("head 0, {} tokens pooled to {blocks} × {blocks}", l.n),
-            (10, 4),
-            text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
-    map_area
-        .draw(&Text::new(
-            "keys →   queries ↓",
-            (10, (22.0 + side + 4.0) as i32),
-            theme.muted_text(11.0).pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
+    px_text(
+        &map_area,
+        &format!("head 0, {} tokens pooled to {blocks} × {blocks}", l.n),
+        (10, 4),
+        &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
+    px_text(
+        &map_area,
+        "keys →   queries ↓",
+        (10, (22.0 + side + 4.0) as i32),
+        &theme.muted_text(11.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
     for a in 0..blocks {
         for b in 0..blocks {
             let (x, y) = (10.0 + b as f64 * cell, 22.0 + a as f64 * cell);
-            map_area
-                .draw(&Rectangle::new(
-                    [
-                        (x.round() as i32, y.round() as i32),
-                        ((x + cell).round() as i32, (y + cell).round() as i32),
-                    ],
-                    prob_color(theme, f64::from(head0[[a, b]]), f64::from(vmax)).filled(),
-                ))
-                .map_err(err)?;
+            px_rect(
+                &map_area,
+                [
+                    (x.round() as i32, y.round() as i32),
+                    ((x + cell).round() as i32, (y + cell).round() as i32),
+                ],
+                prob_color(theme, f64::from(head0[[a, b]]), f64::from(vmax)).filled(),
+            )?;
         }
     }
     // Times as bars, and the numbers behind them.
@@ -708,16 +705,15 @@ fn draw_long(
     let bar_w = (sw - bar_x0 - 90.0).max(60.0);
     let lines_top = 8;
     let where_ = if l.on_gpu { "GPU" } else { "CPU" };
-    side_area
-        .draw(&Text::new(
-            format!(
-                "N = {}, {} heads, d = {D_HEAD}, on the {where_}",
-                l.n, l.heads
-            ),
-            (10, lines_top),
-            text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
+    px_text(
+        &side_area,
+        &format!(
+            "N = {}, {} heads, d = {D_HEAD}, on the {where_}",
+            l.n, l.heads
+        ),
+        (10, lines_top),
+        &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
     for (i, (name, ms, color)) in [
         ("naive", l.naive_ms, theme.palette[1]),
         ("flash", l.flash_ms, theme.palette[0]),
@@ -726,38 +722,34 @@ fn draw_long(
     .enumerate()
     {
         let y = 34 + i as i32 * 30;
-        side_area
-            .draw(&Text::new(
-                name,
-                (10, y + 9),
-                text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+        px_text(
+            &side_area,
+            name,
+            (10, y + 9),
+            &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
         let wpx = (bar_w * ms / max_ms).max(2.0);
-        side_area
-            .draw(&Rectangle::new(
-                [(bar_x0 as i32, y), ((bar_x0 + wpx) as i32, y + 18)],
-                color.filled(),
-            ))
-            .map_err(err)?;
-        side_area
-            .draw(&Text::new(
-                fmt_ms(ms),
-                ((bar_x0 + wpx + 6.0) as i32, y + 9),
-                text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+        px_rect(
+            &side_area,
+            [(bar_x0 as i32, y), ((bar_x0 + wpx) as i32, y + 18)],
+            color.filled(),
+        )?;
+        px_text(
+            &side_area,
+            &fmt_ms(ms),
+            ((bar_x0 + wpx + 6.0) as i32, y + 9),
+            &text_style(theme, 12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     let mut y = 100;
     for n in long_notes(l, c) {
         for line in super::kvcache::wrap(&n, sw) {
-            side_area
-                .draw(&Text::new(
-                    line,
-                    (10, y),
-                    theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-                ))
-                .map_err(err)?;
+            px_text(
+                &side_area,
+                &line,
+                (10, y),
+                &theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+            )?;
             y += 17;
         }
     }

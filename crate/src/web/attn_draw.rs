@@ -7,7 +7,9 @@ use std::ops::Range;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{err, tick, Area, Chart, Theme};
+use super::plot::{
+    chart as plot_chart, px_circle, px_line, px_rect, px_text, tick, Area, Axes, Chart, Theme,
+};
 
 /// An axis's tick count and tick label formatter.
 pub(crate) type Labels<'f> = (usize, &'f dyn Fn(&f64) -> String);
@@ -24,30 +26,21 @@ pub(crate) fn chart<'a>(
     labels: [Labels; 2],
     y_label_width: u32,
 ) -> Result<Chart<'a>, String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(13.0))
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(if desc[0].is_empty() { 22 } else { 36 })
-        .y_label_area_size(y_label_width)
-        .build_cartesian_2d(x, y)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(11.0))
-        .axis_desc_style(theme.text(12.0))
-        .x_labels(labels[0].0)
-        .y_labels(labels[1].0)
-        .x_label_formatter(labels[0].1)
-        .y_label_formatter(labels[1].1)
-        .x_desc(desc[0])
-        .y_desc(desc[1])
-        .draw()
-        .map_err(err)?;
-    Ok(chart)
+    plot_chart(
+        area,
+        theme,
+        &Axes {
+            title_size: 13.0,
+            margin_right: 16,
+            x_area: if desc[0].is_empty() { 22 } else { 36 },
+            y_area: y_label_width,
+            x_labels: labels[0].0,
+            y_labels: labels[1].0,
+            x_fmt: labels[0].1,
+            y_fmt: labels[1].1,
+            ..Axes::new(title, x, y, desc[0], desc[1])
+        },
+    )
 }
 
 /// A colour between two others, t in [0, 1].
@@ -110,28 +103,24 @@ pub(crate) fn prob_colorbar(
         let v = vmax * (j as f64 + 0.5) / steps as f64;
         let l = (x0 + (x1 - x0) * j as f64 / steps as f64).round() as i32;
         let r = (x0 + (x1 - x0) * (j + 1) as f64 / steps as f64).round() as i32;
-        area.draw(&Rectangle::new(
-            [(l, 4), (r, 14)],
-            prob_color(theme, v, vmax).filled(),
-        ))
-        .map_err(err)?;
+        px_rect(area, [(l, 4), (r, 14)], prob_color(theme, v, vmax).filled())?;
     }
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [(x0 as i32, 4), (x1 as i32, 14)],
         theme.grid.stroke_width(1),
-    ))
-    .map_err(err)?;
+    )?;
     for (x, text, anchor) in [
         (x0, "0".to_string(), HPos::Center),
         ((x0 + x1) / 2.0, caption.to_string(), HPos::Center),
         (x1, format!("{vmax:.2}"), HPos::Center),
     ] {
-        area.draw(&Text::new(
-            text,
+        px_text(
+            area,
+            &text,
             (x as i32, 17),
-            theme.muted_text(11.0).pos(Pos::new(anchor, VPos::Top)),
-        ))
-        .map_err(err)?;
+            &theme.muted_text(11.0).pos(Pos::new(anchor, VPos::Top)),
+        )?;
     }
     Ok(())
 }
@@ -151,12 +140,12 @@ pub(crate) fn compact(v: f64) -> String {
 
 /// One line of text at the top left of an area.
 pub(crate) fn note(area: &Area, theme: &Theme, text: &str, y: i32) -> Result<(), String> {
-    area.draw(&Text::new(
-        text.to_string(),
+    px_text(
+        area,
+        text,
         (10, y),
-        theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)
+        &theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )
 }
 
 /// How a legend entry is drawn.
@@ -192,29 +181,24 @@ pub(crate) fn legend(area: &Area, theme: &Theme, items: &[(Mark, String)]) -> Re
     for ((mark, label), (x, y)) in items.iter().zip(pos) {
         let yc = y + 6;
         match *mark {
-            Mark::Line(c) => area.draw(&PathElement::new(
-                [(x, yc), (x + 22, yc)],
-                c.stroke_width(2),
-            )),
+            Mark::Line(c) => px_line(area, &[(x, yc), (x + 22, yc)], c.stroke_width(2))?,
             Mark::Dashed(c) => {
                 for k in 0..3 {
-                    area.draw(&PathElement::new(
-                        [(x + 8 * k, yc), (x + 8 * k + 5, yc)],
+                    px_line(
+                        area,
+                        &[(x + 8 * k, yc), (x + 8 * k + 5, yc)],
                         c.stroke_width(2),
-                    ))
-                    .map_err(err)?;
+                    )?;
                 }
-                Ok(())
             }
-            Mark::Dot(c) => area.draw(&Circle::new((x + 11, yc), 4, c.filled())),
+            Mark::Dot(c) => px_circle(area, (x + 11, yc), 4, c.filled())?,
         }
-        .map_err(err)?;
-        area.draw(&Text::new(
-            label.clone(),
+        px_text(
+            area,
+            label,
             (x + 28, yc),
-            theme.text(11.5).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
+            &theme.text(11.5).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     Ok(())
 }

@@ -10,7 +10,10 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{err, frame, padded_range, tick, Area, Theme};
+use super::plot::{
+    chart, dashed, discs, dots, frame, key, legend, line, padded_range, px_circle, px_line,
+    px_polygon, px_rect, px_text, rect, rects, text, tick, Area, Axes, Key, Pt, Theme,
+};
 use super::{now_ms, View, WebInfo};
 use crate::cartpole::{
     is_terminal, observe, reset_state, CartPole, Physics, State, MAX_EPISODE_STEPS, SOLVED_RETURN,
@@ -442,26 +445,26 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
     let cx = w / 2.0 + x.clamp(-X_THRESHOLD - 0.45, X_THRESHOLD + 0.45) * scale;
     let px = |x: f64, y: f64| (x.round() as i32, y.round() as i32);
     // Track and its limits.
-    area.draw(&PathElement::new(
-        [px(6.0, ground), px(w - 6.0, ground)],
+    px_line(
+        area,
+        &[px(6.0, ground), px(w - 6.0, ground)],
         theme.muted.stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     for side in [-1.0, 1.0] {
         let lx = w / 2.0 + side * X_THRESHOLD * scale;
-        area.draw(&PathElement::new(
-            [px(lx, ground - 6.0), px(lx, ground + 8.0)],
+        px_line(
+            area,
+            &[px(lx, ground - 6.0), px(lx, ground + 8.0)],
             theme.warn.stroke_width(2),
-        ))
-        .map_err(err)?;
-        area.draw(&Text::new(
-            format!("{}2.4 m", if side < 0.0 { "−" } else { "+" }),
+        )?;
+        px_text(
+            area,
+            if side < 0.0 { "−2.4 m" } else { "+2.4 m" },
             px(lx, ground + 10.0),
-            theme
+            &theme
                 .muted_text(11.0)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
-        ))
-        .map_err(err)?;
+        )?;
     }
     // The ±12° fan where the pole may lean.
     let pivot = (cx, ground - cart_h);
@@ -471,49 +474,44 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
             pivot.0 + pole_px * crate::math::sin(a),
             pivot.1 - pole_px * crate::math::cos(a),
         );
-        area.draw(&PathElement::new(
-            [px(pivot.0, pivot.1), px(tip.0, tip.1)],
+        px_line(
+            area,
+            &[px(pivot.0, pivot.1), px(tip.0, tip.1)],
             theme.grid.stroke_width(1),
-        ))
-        .map_err(err)?;
+        )?;
     }
     // Cart, wheels, push arrow.
     let fell = s.fallen_ms > 0.0;
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [
             px(cx - cart_w / 2.0, ground - cart_h),
             px(cx + cart_w / 2.0, ground - 3.0),
         ],
         theme.fg.mix(0.85).filled(),
-    ))
-    .map_err(err)?;
+    )?;
     for dx in [-cart_w / 3.0, cart_w / 3.0] {
-        area.draw(&Circle::new(
-            px(cx + dx, ground - 2.0),
-            4,
-            theme.muted.filled(),
-        ))
-        .map_err(err)?;
+        px_circle(area, px(cx + dx, ground - 2.0), 4, theme.muted.filled())?;
     }
     if s.last_force != 0.0 && !fell {
         let dir = s.last_force.signum();
         let base = cx - dir * (cart_w / 2.0 + 4.0);
         let y = ground - cart_h / 2.0 - 1.5;
         let colour = theme.palette[if dir > 0.0 { 1 } else { 0 }];
-        area.draw(&PathElement::new(
-            [px(base - dir * 22.0, y), px(base, y)],
+        px_line(
+            area,
+            &[px(base - dir * 22.0, y), px(base, y)],
             colour.stroke_width(3),
-        ))
-        .map_err(err)?;
-        area.draw(&Polygon::new(
-            vec![
+        )?;
+        px_polygon(
+            area,
+            &[
                 px(base, y),
                 px(base - dir * 8.0, y - 6.0),
                 px(base - dir * 8.0, y + 6.0),
             ],
             colour.filled(),
-        ))
-        .map_err(err)?;
+        )?;
     }
     // Pole.
     let tip = (
@@ -521,24 +519,23 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
         pivot.1 - pole_px * crate::math::cos(theta),
     );
     let pole_colour = if fell { theme.warn } else { theme.accent };
-    area.draw(&PathElement::new(
-        [px(pivot.0, pivot.1), px(tip.0, tip.1)],
+    px_line(
+        area,
+        &[px(pivot.0, pivot.1), px(tip.0, tip.1)],
         pole_colour.stroke_width(7),
-    ))
-    .map_err(err)?;
-    area.draw(&Circle::new(px(pivot.0, pivot.1), 4, theme.fg.filled()))
-        .map_err(err)?;
+    )?;
+    px_circle(area, px(pivot.0, pivot.1), 4, theme.fg.filled())?;
     // Words.
     let who = match s.driver {
         Driver::Agent => "Agent (its more likely action)",
         Driver::You => "You: hold ← or → on this panel",
     };
-    area.draw(&Text::new(
-        format!("{who} · episode {} · step {}", s.episode, s.env.steps),
+    px_text(
+        area,
+        &format!("{who} · episode {} · step {}", s.episode, s.env.steps),
         (10, 8),
-        theme.text(13.0),
-    ))
-    .map_err(err)?;
+        &theme.text(13.0),
+    )?;
     let recent: Vec<String> = s
         .returns
         .iter()
@@ -555,23 +552,22 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
         let best = s.returns.iter().fold(0.0f64, |a, &b| a.max(b));
         line.push_str(&format!(" · your best {best:.0}"));
     }
-    area.draw(&Text::new(line, (10, 26), theme.muted_text(12.0)))
-        .map_err(err)?;
+    px_text(area, &line, (10, 26), &theme.muted_text(12.0))?;
     if fell {
         let msg = if s.env.steps >= MAX_EPISODE_STEPS {
             format!("{MAX_EPISODE_STEPS} steps: the time limit")
         } else {
             format!("Fell after {} steps", s.env.steps)
         };
-        area.draw(&Text::new(
-            msg,
+        px_text(
+            area,
+            &msg,
             px(w / 2.0, 48.0),
-            ("sans-serif", 15.0)
+            &("sans-serif", 15.0)
                 .into_font()
                 .color(&theme.warn)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
-        ))
-        .map_err(err)?;
+        )?;
     }
     Ok(())
 }
@@ -588,28 +584,29 @@ fn draw_curve(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String
         "environment steps",
         "return",
     )?;
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(0.0, SOLVED_RETURN), (x_max * 1.02, SOLVED_RETURN)],
-            6,
-            4,
-            theme.warn.stroke_width(1),
-        ))
-        .map_err(err)?
-        .label("solved: 475")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.warn.stroke_width(1)));
+    dashed(
+        &mut chart,
+        &[(0.0, SOLVED_RETURN), (x_max * 1.02, SOLVED_RETURN)],
+        6,
+        4,
+        theme.warn.stroke_width(1),
+    )?;
+    key(
+        &mut chart,
+        "solved: 475",
+        Key::Line(theme.warn.stroke_width(1)),
+    )?;
     // Raw returns: at most ~1500 dots (every k-th beyond that).
     let n = t.episodes.len();
     let every = n.div_ceil(1500).max(1);
     let dot = theme.palette[0].mix(0.35);
-    chart
-        .draw_series(
-            t.episodes
-                .iter()
-                .step_by(every)
-                .map(|e| Circle::new((e.env_steps as f64, e.ret), 2, dot.filled())),
-        )
-        .map_err(err)?;
+    let raw: Vec<Pt> = t
+        .episodes
+        .iter()
+        .step_by(every)
+        .map(|e| (e.env_steps as f64, e.ret))
+        .collect();
+    dots(&mut chart, &raw, 2, dot.filled())?;
     // The running mean of the last 20 episodes.
     let mut smooth = Vec::with_capacity(n);
     let mut sum = 0.0;
@@ -621,21 +618,21 @@ fn draw_curve(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String
         let k = (i + 1).min(SOLVED_WINDOW) as f64;
         smooth.push((e.env_steps as f64, sum / k));
     }
-    chart
-        .draw_series(LineSeries::new(smooth, theme.accent.stroke_width(3)))
-        .map_err(err)?
-        .label("mean of last 20")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.accent.stroke_width(3)));
+    line(&mut chart, &smooth, theme.accent.stroke_width(3))?;
+    key(
+        &mut chart,
+        "mean of last 20",
+        Key::Line(theme.accent.stroke_width(3)),
+    )?;
     if let Some(s) = t.solved_at {
         let s = s as f64;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(s, 0.0), (s, 540.0)],
-                3,
-                3,
-                theme.palette[2].stroke_width(2),
-            ))
-            .map_err(err)?;
+        dashed(
+            &mut chart,
+            &[(s, 0.0), (s, 540.0)],
+            3,
+            3,
+            theme.palette[2].stroke_width(2),
+        )?;
         let label = match v.solved_wall_ms {
             Some(ms) => format!("solved at {} steps, {}", fmt_int(s as usize), secs(ms)),
             None => format!("solved at {} steps", fmt_int(s as usize)),
@@ -643,23 +640,14 @@ fn draw_curve(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String
         let right = s > 0.6 * x_max;
         let anchor = if right { HPos::Right } else { HPos::Left };
         let dx = if right { -0.01 } else { 0.01 } * x_max;
-        chart
-            .draw_series([Text::new(
-                label,
-                (s + dx, 40.0),
-                theme.text(12.0).pos(Pos::new(anchor, VPos::Center)),
-            )])
-            .map_err(err)?;
+        text(
+            &mut chart,
+            &label,
+            (s + dx, 40.0),
+            &theme.text(12.0).pos(Pos::new(anchor, VPos::Center)),
+        )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(theme.bg.mix(0.9))
-        .border_style(theme.grid)
-        .label_font(theme.text(11.0))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    legend(&mut chart, theme, SeriesLabelPosition::UpperLeft)
 }
 
 /// One small chart of a diagnostic against env steps.
@@ -677,46 +665,41 @@ fn draw_metric(
         Some((lo, hi)) => lo..hi,
         None => padded_range([ys.as_slice()]),
     };
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(12.0))
-        .margin(6)
-        .margin_right(12)
-        .x_label_area_size(22)
-        .y_label_area_size(46)
-        .build_cartesian_2d(0.0..x_max, y)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(10.0))
-        .x_labels(4)
-        .y_labels(4)
-        .x_label_formatter(&|v| {
-            if *v >= 1000.0 {
-                format!("{}k", tick(v / 1000.0))
-            } else {
-                tick(*v)
-            }
-        })
-        .y_label_formatter(&|v| {
-            if v.abs() > 0.0 && v.abs() < 1e-3 {
-                format!("{v:.0e}")
-            } else {
-                tick(*v)
-            }
-        })
-        .draw()
-        .map_err(err)?;
-    let finite: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1.is_finite()).collect();
-    chart
-        .draw_series(LineSeries::new(finite.clone(), colour.stroke_width(2)))
-        .map_err(err)?;
+    let x_fmt = |v: &f64| {
+        if *v >= 1000.0 {
+            format!("{}k", tick(v / 1000.0))
+        } else {
+            tick(*v)
+        }
+    };
+    let y_fmt = |v: &f64| {
+        if v.abs() > 0.0 && v.abs() < 1e-3 {
+            format!("{v:.0e}")
+        } else {
+            tick(*v)
+        }
+    };
+    let mut chart = chart(
+        area,
+        theme,
+        &Axes {
+            title_size: 12.0,
+            margin: 6,
+            margin_right: 12,
+            x_area: 22,
+            y_area: 46,
+            x_labels: 4,
+            y_labels: 4,
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            label_size: 10.0,
+            ..Axes::new(title, 0.0..x_max, y, "", "")
+        },
+    )?;
+    let finite: Vec<Pt> = pts.iter().copied().filter(|p| p.1.is_finite()).collect();
+    line(&mut chart, &finite, colour.stroke_width(2))?;
     if let Some(&last) = finite.last() {
-        chart
-            .draw_series([Circle::new(last, 3, colour.filled())])
-            .map_err(err)?;
+        dots(&mut chart, &[last], 3, colour.filled())?;
     }
     Ok(())
 }
@@ -796,26 +779,19 @@ fn draw_heatmap(
         2.0 * X_THRESHOLD / HEAT_NX as f64,
         2.0 * th_max / HEAT_NY as f64,
     );
-    chart
-        .draw_series(heat.theta.iter().enumerate().flat_map(|(j, &th)| {
-            heat.x.iter().enumerate().map(move |(i, &x)| {
-                let v = values.get(j * HEAT_NX + i).copied().unwrap_or(f64::NAN);
-                let (x0, y0) = (x - dx / 2.0, th * deg - dy / 2.0);
-                Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], colour(v).filled())
-            })
-        }))
-        .map_err(err)?;
+    let mut cells = Vec::with_capacity(heat.theta.len() * heat.x.len());
+    for (j, &th) in heat.theta.iter().enumerate() {
+        for (i, &x) in heat.x.iter().enumerate() {
+            let v = values.get(j * HEAT_NX + i).copied().unwrap_or(f64::NAN);
+            let (x0, y0) = (x - dx / 2.0, th * deg - dy / 2.0);
+            cells.push(([(x0, y0), (x0 + dx, y0 + dy)], colour(v).filled()));
+        }
+    }
+    rects(&mut chart, &cells)?;
     // The upright line θ = 0 and the centre x = 0.
-    chart
-        .draw_series([
-            PathElement::new(
-                [(-X_THRESHOLD, 0.0), (X_THRESHOLD, 0.0)],
-                theme.fg.mix(0.35).stroke_width(1),
-            ),
-            PathElement::new([(0.0, -th_max), (0.0, th_max)], theme.fg.mix(0.35)),
-        ])
-        .map_err(err)?;
-    Ok(())
+    let axis = theme.fg.mix(0.35).stroke_width(1);
+    line(&mut chart, &[(-X_THRESHOLD, 0.0), (X_THRESHOLD, 0.0)], axis)?;
+    line(&mut chart, &[(0.0, -th_max), (0.0, th_max)], axis)
 }
 
 /// A horizontal colour bar with end labels, in pixels at the bottom of `area`.
@@ -833,29 +809,28 @@ fn colour_bar(
     for k in 0..n {
         let a = x0 + (x1 - x0) * k / n;
         let b = x0 + (x1 - x0) * (k + 1) / n;
-        area.draw(&Rectangle::new(
+        px_rect(
+            area,
             [(a, y - 5), (b, y + 5)],
             colour((k as f64 + 0.5) / n as f64).filled(),
-        ))
-        .map_err(err)?;
+        )?;
     }
-    area.draw(&Text::new(
-        left.to_string(),
+    px_text(
+        area,
+        left,
         (x0, y - 8),
-        theme
+        &theme
             .muted_text(11.0)
             .pos(Pos::new(HPos::Left, VPos::Bottom)),
-    ))
-    .map_err(err)?;
-    area.draw(&Text::new(
-        right.to_string(),
+    )?;
+    px_text(
+        area,
+        right,
         (x1, y - 8),
-        theme
+        &theme
             .muted_text(11.0)
             .pos(Pos::new(HPos::Right, VPos::Bottom)),
-    ))
-    .map_err(err)?;
-    Ok(())
+    )
 }
 
 fn draw_heat(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String> {
@@ -948,12 +923,11 @@ fn draw_clip(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
         "L_clip(r, A) / |A|",
     )?;
     if clipping {
-        chart
-            .draw_series([Rectangle::new(
-                [(1.0 - eps, -2.3), (1.0 + eps, 3.9)],
-                theme.band.filled(),
-            )])
-            .map_err(err)?;
+        rect(
+            &mut chart,
+            [(1.0 - eps, -2.3), (1.0 + eps, 3.9)],
+            theme.band.filled(),
+        )?;
     }
     let e = if clipping { eps } else { 1e9 };
     let curve = |sign: f64| -> Vec<(f64, f64)> {
@@ -964,27 +938,21 @@ fn draw_clip(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
             })
             .collect()
     };
-    chart
-        .draw_series(LineSeries::new(
-            curve(1.0),
-            theme.palette[2].stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("A > 0: min(r, 1+ε)")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.palette[2].stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            curve(-1.0),
-            theme.palette[5].stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("A < 0: −max(r, 1−ε)")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.palette[5].stroke_width(2)));
+    let (pos, neg) = (
+        theme.palette[2].stroke_width(2),
+        theme.palette[5].stroke_width(2),
+    );
+    line(&mut chart, &curve(1.0), pos)?;
+    key(&mut chart, "A > 0: min(r, 1+ε)", Key::Line(pos))?;
+    line(&mut chart, &curve(-1.0), neg)?;
+    key(&mut chart, "A < 0: −max(r, 1−ε)", Key::Line(neg))?;
     // The samples: on their curve, coloured by whether the clip stops them.
     let pushing = theme.accent.mix(0.75);
     let stopped = theme.warn.mix(0.95);
-    chart
-        .draw_series(pts.iter().filter(|(_, a)| *a != 0.0).map(|&(r, a)| {
+    let samples: Vec<_> = pts
+        .iter()
+        .filter(|(_, a)| *a != 0.0)
+        .map(|&(r, a)| {
             let sign = a.signum();
             let rc = r.clamp(0.0, r_max);
             let y = l_clip(rc, sign, e);
@@ -994,28 +962,24 @@ fn draw_clip(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
             } else {
                 pushing
             };
-            Circle::new((rc, y), size, c.filled())
-        }))
-        .map_err(err)?;
-    chart
-        .draw_series([Circle::new((-1.0, 0.0), 3, stopped.filled())])
-        .map_err(err)?
-        .label("clipped sample (no gradient)")
-        .legend(move |(x, y)| Circle::new((x + 9, y), 4, stopped.filled()));
-    chart
-        .draw_series([Circle::new((-1.0, 0.0), 3, pushing.filled())])
-        .map_err(err)?
-        .label("sample that pushes (size ∝ |A|)")
-        .legend(move |(x, y)| Circle::new((x + 9, y), 4, pushing.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(theme.bg.mix(0.9))
-        .border_style(theme.grid)
-        .label_font(theme.text(11.0))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+            ((rc, y), size, c.filled())
+        })
+        .collect();
+    discs(&mut chart, &samples)?;
+    // The two legend entries, each with a disc at r = −1, left of the plotted range.
+    dots(&mut chart, &[(-1.0, 0.0)], 3, stopped.filled())?;
+    key(
+        &mut chart,
+        "clipped sample (no gradient)",
+        Key::Dot(stopped.filled(), 4),
+    )?;
+    dots(&mut chart, &[(-1.0, 0.0)], 3, pushing.filled())?;
+    key(
+        &mut chart,
+        "sample that pushes (size ∝ |A|)",
+        Key::Dot(pushing.filled(), 4),
+    )?;
+    legend(&mut chart, theme, SeriesLabelPosition::UpperLeft)
 }
 
 impl View for CartPoleView {

@@ -6,7 +6,11 @@ use std::ops::Range;
 
 use plotters::prelude::*;
 
-use super::plot::{err, padded_range, tick, Area, Chart, Theme};
+pub(super) use super::plot::legend;
+use super::plot::{
+    chart as plot_chart, dashed, discs, dots, key, line, padded_range, px_rect, px_text, rects,
+    tick, Area, Axes, Chart, Key, Pt, Theme,
+};
 use super::{now_ms, TextInput, View, WebInfo};
 use crate::dpo::{aggregate, pairs_csv, parse_pairs_csv, sigmoid, Config, Pair, Source, Trainer};
 use crate::json::Json;
@@ -50,33 +54,18 @@ pub(super) fn chart<'a>(
     x_labels: usize,
     x_mesh: bool,
 ) -> Result<Chart<'a>, String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(14.0))
-        .margin(8)
-        .margin_right(14)
-        .x_label_area_size(34)
-        .y_label_area_size(44)
-        .build_cartesian_2d(x, y)
-        .map_err(err)?;
-    let mut mesh = chart.configure_mesh();
-    if !x_mesh {
-        // Bars and cells: vertical grid lines would only cut through them.
-        mesh.disable_x_mesh();
-    }
-    mesh.light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(11.0))
-        .axis_desc_style(theme.text(12.0))
-        .x_labels(x_labels)
-        .y_labels(6)
-        .x_label_formatter(x_fmt)
-        .y_label_formatter(y_fmt)
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .draw()
-        .map_err(err)?;
-    Ok(chart)
+    plot_chart(
+        area,
+        theme,
+        &Axes {
+            x_labels,
+            x_fmt,
+            y_fmt,
+            // Bars and cells: vertical grid lines would only cut through them.
+            x_mesh,
+            ..Axes::new(title, x, y, x_desc, y_desc)
+        },
+    )
 }
 
 /// A line chart against training steps.
@@ -103,28 +92,9 @@ pub(super) fn step_chart<'a>(
     )
 }
 
-/// A short line for a legend entry.
-pub(super) fn swatch(
-    color: RGBColor,
-    width: u32,
-) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(width))
-}
-
-/// Series labels in the theme's colours at `pos`.
-pub(super) fn legend(
-    chart: &mut Chart<'_>,
-    theme: &Theme,
-    pos: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .background_style(theme.bg.mix(0.9))
-        .border_style(theme.grid)
-        .label_font(theme.text(11.0))
-        .draw()
-        .map_err(err)
+/// Points (x_i, y_i) of two equally long columns (the shorter one decides).
+pub(super) fn zip(xs: &[f64], ys: &[f64]) -> Vec<Pt> {
+    xs.iter().copied().zip(ys.iter().copied()).collect()
 }
 
 /// Approximate width in CSS px of `text` at 12 px sans-serif.
@@ -166,20 +136,16 @@ pub(super) fn draw_strip(
     let labels: Vec<&str> = items.iter().map(|i| i.1).collect();
     for ((color, label), (row, x)) in items.iter().zip(strip_layout(&labels, width)) {
         let (x, y) = (x as i32, 10 + 18 * row as i32);
-        area.draw(&Rectangle::new(
-            [(x, y - 5), (x + 14, y + 5)],
-            color.filled(),
-        ))
-        .map_err(err)?;
-        area.draw(&Text::new(
-            label.to_string(),
+        px_rect(area, [(x, y - 5), (x + 14, y + 5)], color.filled())?;
+        px_text(
+            area,
+            label,
             (x + 20, y),
-            theme.text(12.0).pos(plotters::style::text_anchor::Pos::new(
+            &theme.text(12.0).pos(plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Left,
                 plotters::style::text_anchor::VPos::Center,
             )),
-        ))
-        .map_err(err)?;
+        )?;
     }
     Ok(())
 }
@@ -271,22 +237,11 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         .iter()
         .fold(ln2, |m, &l| if l.is_finite() { m.max(l) } else { m });
     let mut c = step_chart(&parts[0], theme, "DPO loss", steps, 0.0..top * 1.1, "loss")?;
-    c.draw_series(DashedLineSeries::new(
-        [(0.0, ln2), (steps, ln2)],
-        5,
-        4,
-        theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?
-    .label("ln 2: every margin 0")
-    .legend(swatch(theme.muted, 1));
-    c.draw_series(LineSeries::new(
-        xs.iter().copied().zip(h.loss.iter().copied()),
-        theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?
-    .label("L_DPO on the training pairs")
-    .legend(swatch(theme.accent, 2));
+    let (thin, thick) = (theme.muted.stroke_width(1), theme.accent.stroke_width(2));
+    dashed(&mut c, &[(0.0, ln2), (steps, ln2)], 5, 4, thin)?;
+    key(&mut c, "ln 2: every margin 0", Key::Line(thin))?;
+    line(&mut c, &zip(&xs, &h.loss), thick)?;
+    key(&mut c, "L_DPO on the training pairs", Key::Line(thick))?;
     legend(&mut c, theme, SeriesLabelPosition::LowerLeft)?;
 
     // Preference accuracy, against the share of labels that agree with the hidden reward.
@@ -300,25 +255,21 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         0.0..1.05,
         "pairs ranked right",
     )?;
-    c.draw_series(DashedLineSeries::new(
-        [(0.0, agree_frac), (steps, agree_frac)],
+    let agree_style = theme.palette[2].stroke_width(2);
+    dashed(
+        &mut c,
+        &[(0.0, agree_frac), (steps, agree_frac)],
         5,
         4,
-        theme.palette[2].stroke_width(2),
-    ))
-    .map_err(err)?
-    .label(format!(
-        "labels agreeing with r: {:.0}%",
-        100.0 * agree_frac
-    ))
-    .legend(swatch(theme.palette[2], 2));
-    c.draw_series(LineSeries::new(
-        xs.iter().copied().zip(h.accuracy.iter().copied()),
-        theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?
-    .label("margin > 0")
-    .legend(swatch(theme.accent, 2));
+        agree_style,
+    )?;
+    key(
+        &mut c,
+        &format!("labels agreeing with r: {:.0}%", 100.0 * agree_frac),
+        Key::Line(agree_style),
+    )?;
+    line(&mut c, &zip(&xs, &h.accuracy), thick)?;
+    key(&mut c, "margin > 0", Key::Line(thick))?;
     legend(&mut c, theme, SeriesLabelPosition::LowerRight)?;
 
     // Reliability diagram: predicted P(first preferred) against how often it was.
@@ -336,29 +287,21 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         6,
         true,
     )?;
-    c.draw_series(DashedLineSeries::new(
-        [(0.0, 0.0), (1.0, 1.0)],
-        5,
-        4,
-        theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?
-    .label("perfectly calibrated")
-    .legend(swatch(theme.muted, 1));
+    dashed(&mut c, &[(0.0, 0.0), (1.0, 1.0)], 5, 4, thin)?;
+    key(&mut c, "perfectly calibrated", Key::Line(thin))?;
     let filled: Vec<_> = bins.iter().filter(|b| b.count > 0).collect();
     let most = filled.iter().map(|b| b.count).max().unwrap_or(1) as f64;
-    c.draw_series(LineSeries::new(
-        filled.iter().map(|b| (b.predicted, b.observed)),
-        theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?
-    .label("bins (area ∝ pairs)")
-    .legend(swatch(theme.accent, 2));
-    c.draw_series(filled.iter().map(|b| {
-        let r = 2.0 + 6.0 * (b.count as f64 / most).sqrt();
-        Circle::new((b.predicted, b.observed), r as i32, theme.accent.filled())
-    }))
-    .map_err(err)?;
+    let pts: Vec<Pt> = filled.iter().map(|b| (b.predicted, b.observed)).collect();
+    line(&mut c, &pts, thick)?;
+    key(&mut c, "bins (area ∝ pairs)", Key::Line(thick))?;
+    let bubbles: Vec<_> = filled
+        .iter()
+        .map(|b| {
+            let r = 2.0 + 6.0 * (b.count as f64 / most).sqrt();
+            ((b.predicted, b.observed), r as i32, theme.accent.filled())
+        })
+        .collect();
+    discs(&mut c, &bubbles)?;
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
@@ -391,23 +334,14 @@ fn draw_implicit(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> 
         7,
         true,
     )?;
-    c.draw_series(DashedLineSeries::new(
-        [(-span, -span), (span, span)],
-        5,
-        4,
-        theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?
-    .label("implicit = true")
-    .legend(swatch(theme.muted, 1));
+    let thin = theme.muted.stroke_width(1);
+    dashed(&mut c, &[(-span, -span), (span, span)], 5, 4, thin)?;
+    key(&mut c, "implicit = true", Key::Line(thin))?;
     for x in 0..r.nrows() {
         let color = theme.palette[x % theme.palette.len()];
-        c.draw_series(
-            (0..r.ncols()).map(|y| Circle::new((r[[x, y]], h[[x, y]]), 5, color.filled())),
-        )
-        .map_err(err)?
-        .label(format!("prompt {x}"))
-        .legend(move |(px, py)| Circle::new((px + 9, py), 5, color.filled()));
+        let pts: Vec<Pt> = (0..r.ncols()).map(|y| (r[[x, y]], h[[x, y]])).collect();
+        dots(&mut c, &pts, 5, color.filled())?;
+        key(&mut c, &format!("prompt {x}"), Key::Dot(color.filled(), 5))?;
     }
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
@@ -445,22 +379,21 @@ fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(
         7,
         true,
     )?;
-    c.draw_series(DashedLineSeries::new(
-        [(0.0, 0.0), (0.0, 1.0)],
+    dashed(
+        &mut c,
+        &[(0.0, 0.0), (0.0, 1.0)],
         5,
         4,
         theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?;
+    )?;
     let n = 241;
-    c.draw_series(LineSeries::new(
-        (0..n).map(|i| {
+    let curve: Vec<Pt> = (0..n)
+        .map(|i| {
             let m = -lim + 2.0 * lim * i as f64 / (n - 1) as f64;
             (m, sigmoid(m))
-        }),
-        theme.muted.stroke_width(2),
-    ))
-    .map_err(err)?;
+        })
+        .collect();
+    line(&mut c, &curve, theme.muted.stroke_width(2))?;
     // Identical pairs sit on one point: draw each distinct pair once, its area by its count.
     let (unique, weights) = aggregate(&t.pairs);
     let h = t.implicit_reward();
@@ -477,12 +410,12 @@ fn draw_sigmoid(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(
                 (m, size)
             })
             .collect();
-        c.draw_series(
-            points
-                .iter()
-                .map(|&(m, s)| Circle::new((m, sigmoid(m)), s as i32, color.mix(0.75).filled())),
-        )
-        .map_err(err)?;
+        let style = color.mix(0.75).filled();
+        let points: Vec<_> = points
+            .iter()
+            .map(|&(m, s)| ((m, sigmoid(m)), s as i32, style))
+            .collect();
+        discs(&mut c, &points)?;
     }
     Ok(())
 }
@@ -507,13 +440,19 @@ fn draw_kl(area: &Area, theme: &Theme, t: &Trainer) -> Result<(), String> {
     let colors = [theme.accent, theme.warn, theme.palette[2]];
     let widths = [3, 2, 2];
     for (i, run) in runs.iter().enumerate() {
-        c.draw_series(LineSeries::new(
-            h.step.iter().map(|&s| s as f64).zip(run.kl.iter().copied()),
-            colors[i].stroke_width(widths[i]),
-        ))
-        .map_err(err)?
-        .label(format!("{} = {}", names[i], tick(run.beta)))
-        .legend(swatch(colors[i], widths[i]));
+        let style = colors[i].stroke_width(widths[i]);
+        let pts: Vec<Pt> = h
+            .step
+            .iter()
+            .map(|&s| s as f64)
+            .zip(run.kl.iter().copied())
+            .collect();
+        line(&mut c, &pts, style)?;
+        key(
+            &mut c,
+            &format!("{} = {}", names[i], tick(run.beta)),
+            Key::Line(style),
+        )?;
     }
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
@@ -567,16 +506,17 @@ fn draw_policies(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
     let w = 0.27;
     for (k, probs) in [&pref, &pi, &star].iter().enumerate() {
         let color = colors[k];
-        c.draw_series((0..np).flat_map(|x| {
-            (0..nr).map(move |y| {
+        let mut bars = Vec::with_capacity(np * nr);
+        for x in 0..np {
+            for y in 0..nr {
                 let left = slot(x, y) - 0.4 + k as f64 * w;
-                Rectangle::new(
+                bars.push((
                     [(left, 0.0), (left + w * 0.92, probs[[x, y]])],
                     color.filled(),
-                )
-            })
-        }))
-        .map_err(err)?;
+                ));
+            }
+        }
+        rects(&mut c, &bars)?;
     }
     Ok(())
 }

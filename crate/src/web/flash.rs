@@ -17,7 +17,7 @@ use super::attn_draw::{
     chart, compact, legend, legend_layout, lines, mix, note, prob_color, wrapped, Mark,
 };
 use super::gpu::{status, with_gpu, Gpu};
-use super::plot::{err, Area, Theme};
+use super::plot::{dashed, dots, line, px_line, px_rect, px_text, Area, Theme};
 use super::{View, WebInfo};
 use crate::attention::{max_abs_diff, Dims, Options, Qkv};
 use crate::flash::{
@@ -293,12 +293,12 @@ fn draw_tiles(area: &Area, theme: &Theme, d: &Demo) -> Result<(), String> {
         ),
         None => format!("step 0 of {}: nothing read yet", d.steps.len()),
     };
-    area.draw(&Text::new(
-        title,
+    px_text(
+        area,
+        &title,
         (x0 as i32, 4),
-        theme.text(12.5).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)?;
+        &theme.text(12.5).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
     let visited = |qi: usize, kj: usize| {
         d.steps[..d.done]
             .iter()
@@ -326,35 +326,35 @@ fn draw_tiles(area: &Area, theme: &Theme, d: &Demo) -> Result<(), String> {
             } else {
                 mix(theme.bg, theme.muted, 0.25) // skipped by the causal mask
             };
-            area.draw(&Rectangle::new(
+            px_rect(
+                area,
                 [
                     (x.round() as i32, y.round() as i32),
                     ((x + cell).round() as i32, (y + cell).round() as i32),
                 ],
                 color.filled(),
-            ))
-            .map_err(err)?;
+            )?;
         }
     }
     // Tile grid, and the current tile.
     for t in 0..=tiles {
         let p = (t * DEMO_TILE) as f64 * cell;
-        area.draw(&PathElement::new(
-            [
+        px_line(
+            area,
+            &[
                 ((x0 + p) as i32, y0 as i32),
                 ((x0 + p) as i32, (y0 + side) as i32),
             ],
             theme.muted.stroke_width(1),
-        ))
-        .map_err(err)?;
-        area.draw(&PathElement::new(
-            [
+        )?;
+        px_line(
+            area,
+            &[
                 (x0 as i32, (y0 + p) as i32),
                 ((x0 + side) as i32, (y0 + p) as i32),
             ],
             theme.muted.stroke_width(1),
-        ))
-        .map_err(err)?;
+        )?;
     }
     if let Some(c) = cur {
         let (x, y) = (
@@ -362,27 +362,27 @@ fn draw_tiles(area: &Area, theme: &Theme, d: &Demo) -> Result<(), String> {
             y0 + (c.q_tile * DEMO_TILE) as f64 * cell,
         );
         let s = DEMO_TILE as f64 * cell;
-        area.draw(&Rectangle::new(
+        px_rect(
+            area,
             [
                 (x as i32 - 1, y as i32 - 1),
                 ((x + s) as i32 + 1, (y + s) as i32 + 1),
             ],
             theme.warn.stroke_width(3),
-        ))
-        .map_err(err)?;
+        )?;
     }
-    area.draw(&Text::new(
+    px_text(
+        area,
         "keys →",
         ((x0 + side) as i32, (y0 + side + 4.0) as i32),
-        theme.muted_text(11.0).pos(Pos::new(HPos::Right, VPos::Top)),
-    ))
-    .map_err(err)?;
-    area.draw(&Text::new(
+        &theme.muted_text(11.0).pos(Pos::new(HPos::Right, VPos::Top)),
+    )?;
+    px_text(
+        area,
         "queries ↓",
         (x0 as i32, (y0 + side + 4.0) as i32),
-        theme.muted_text(11.0).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)?;
+        &theme.muted_text(11.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
 
     // The running statistics of the current query tile.
     let (tx, ty) = if wide {
@@ -391,12 +391,12 @@ fn draw_tiles(area: &Area, theme: &Theme, d: &Demo) -> Result<(), String> {
         (10.0, y0 + side + 30.0)
     };
     let Some(c) = cur else {
-        area.draw(&Text::new(
+        px_text(
+            area,
             "Move the tile step to start: each step reads one key/value tile.",
             (tx as i32, ty as i32),
-            theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)?;
+            &theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+        )?;
         return Ok(());
     };
     let prev = d.previous();
@@ -406,12 +406,12 @@ fn draw_tiles(area: &Area, theme: &Theme, d: &Demo) -> Result<(), String> {
         } else {
             theme.text(12.0)
         };
-        area.draw(&Text::new(
-            s,
+        px_text(
+            area,
+            &s,
             (x as i32, y as i32),
-            style.pos(Pos::new(HPos::Left, VPos::Top)),
-        ))
-        .map_err(err)
+            &style.pos(Pos::new(HPos::Left, VPos::Top)),
+        )
     };
     text(
         format!(
@@ -483,42 +483,42 @@ fn draw_matrix(
         .min((f64::from(ah) - 30.0) / rows as f64)
         .max(2.0);
     let (x0, y0) = (30.0, 24.0);
-    area.draw(&Text::new(
-        title.to_string(),
+    px_text(
+        area,
+        title,
         (x0 as i32, 4),
-        theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)?;
+        &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
     for ((i, j), &v) in m.indexed_iter() {
         let (x, y) = (x0 + j as f64 * cell, y0 + i as f64 * cell);
-        area.draw(&Rectangle::new(
+        px_rect(
+            area,
             [
                 (x.round() as i32, y.round() as i32),
                 ((x + cell).round() as i32, (y + cell).round() as i32),
             ],
             diverging(theme, f64::from(v), vmax).filled(),
-        ))
-        .map_err(err)?;
+        )?;
     }
     for t in (0..=rows).step_by(DEMO_TILE) {
         let y = y0 + t as f64 * cell;
-        area.draw(&PathElement::new(
-            [
+        px_line(
+            area,
+            &[
                 (x0 as i32, y as i32),
                 ((x0 + cols as f64 * cell) as i32, y as i32),
             ],
             theme.muted.stroke_width(1),
-        ))
-        .map_err(err)?;
+        )?;
         if t < rows {
-            area.draw(&Text::new(
-                format!("{t}"),
+            px_text(
+                area,
+                &format!("{t}"),
                 ((x0 - 4.0) as i32, (y + 6.0) as i32),
-                theme
+                &theme
                     .muted_text(10.0)
                     .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(err)?;
+            )?;
         }
     }
     Ok(())
@@ -640,38 +640,29 @@ fn draw_traffic(area: &Area, theme: &Theme, t: &Traffic, c: &Config) -> Result<(
             .map(|(&n, &b)| (n.log2(), b.log2()))
             .collect()
     };
-    ch.draw_series(LineSeries::new(
-        pts(&t.standard),
-        theme.palette[1].stroke_width(2),
-    ))
-    .map_err(err)?;
-    ch.draw_series(LineSeries::new(
-        pts(&t.flash),
-        theme.palette[0].stroke_width(2),
-    ))
-    .map_err(err)?;
-    ch.draw_series(DashedLineSeries::new(
-        pts(&t.flash2),
+    line(&mut ch, &pts(&t.standard), theme.palette[1].stroke_width(2))?;
+    line(&mut ch, &pts(&t.flash), theme.palette[0].stroke_width(2))?;
+    dashed(
+        &mut ch,
+        &pts(&t.flash2),
         6,
         4,
         theme.palette[2].stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     let x = (c.n as f64).log2();
-    ch.draw_series(DashedLineSeries::new(
-        [(x, lo), (x, hi)],
+    dashed(
+        &mut ch,
+        &[(x, lo), (x, hi)],
         3,
         3,
         theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?;
+    )?;
     for (v, color) in [
         (t.at_n.0, theme.palette[1]),
         (t.at_n.1, theme.palette[0]),
         (t.at_n.2, theme.palette[2]),
     ] {
-        ch.draw_series([Circle::new((x, v.log2()), 4, color.filled())])
-            .map_err(err)?;
+        dots(&mut ch, &[(x, v.log2())], 4, color.filled())?;
     }
     wrapped(&bottom, theme, &traffic_text(t, c), 8).map(|_| ())
 }
@@ -746,10 +737,8 @@ fn draw_timing(area: &Area, theme: &Theme, t: &Timing) -> Result<(), String> {
             .filter(|r| pick(r) > 0.0)
             .map(|r| ((r.n as f64).log2(), pick(r).log10()))
             .collect();
-        ch.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?;
-        ch.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
+        line(&mut ch, &pts, color.stroke_width(2))?;
+        dots(&mut ch, &pts, 4, color.filled())?;
     }
     let mut y = 6;
     for line in timing_texts(t) {

@@ -4,8 +4,10 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::dpo::{chart, height_n, legend, split_n, step_chart, swatch, WIDE};
-use super::plot::{err, tick, Area, Theme};
+use super::dpo::{chart, height_n, legend, split_n, step_chart, WIDE};
+use super::plot::{
+    dashed, key, line as polyline, px_rect, px_text, rect, rects, text, tick, Area, Key, Theme,
+};
 use super::{now_ms, View, WebInfo};
 use crate::grpo::{Config, Estimator, Group, Trainer};
 use crate::json::Json;
@@ -134,41 +136,42 @@ fn draw_group(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(),
         x_labels,
         false,
     )?;
-    c.draw_series([Rectangle::new(
+    rect(
+        &mut c,
         [(-0.6, (mean - std).max(0.0)), (n as f64 - 0.4, mean + std)],
         theme.band.filled(),
-    )])
-    .map_err(err)?
-    .label(format!("mean ± std: {mean:.2} ± {std:.2}"))
-    .legend({
-        let band = theme.band;
-        move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], band.filled())
-    });
+    )?;
+    key(
+        &mut c,
+        &format!("mean ± std: {mean:.2} ± {std:.2}"),
+        Key::Box(theme.band.filled()),
+    )?;
     let right = theme.palette[2];
-    c.draw_series((0..n).map(|i| {
-        let color = if t.task.is_correct(g.prompt, g.completions[i]) {
-            right
-        } else {
-            theme.muted
-        };
-        Rectangle::new(
-            [
-                (i as f64 - 0.35, 0.0),
-                (i as f64 + 0.35, g.rewards[i].max(0.004)),
-            ],
-            color.filled(),
-        )
-    }))
-    .map_err(err)?
-    .label("right answer")
-    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], right.filled()));
-    c.draw_series(DashedLineSeries::new(
-        [(-0.6, mean), (n as f64 - 0.4, mean)],
+    let bars: Vec<_> = (0..n)
+        .map(|i| {
+            let color = if t.task.is_correct(g.prompt, g.completions[i]) {
+                right
+            } else {
+                theme.muted
+            };
+            (
+                [
+                    (i as f64 - 0.35, 0.0),
+                    (i as f64 + 0.35, g.rewards[i].max(0.004)),
+                ],
+                color.filled(),
+            )
+        })
+        .collect();
+    rects(&mut c, &bars)?;
+    key(&mut c, "right answer", Key::Box(right.filled()))?;
+    dashed(
+        &mut c,
+        &[(-0.6, mean), (n as f64 - 0.4, mean)],
         6,
         3,
         theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::UpperRight)?;
 
     // (b) the z-scored advantages.
@@ -193,34 +196,37 @@ fn draw_group(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(),
         x_labels,
         false,
     )?;
-    c.draw_series(LineSeries::new(
-        [(-0.6, 0.0), (n as f64 - 0.4, 0.0)],
+    polyline(
+        &mut c,
+        &[(-0.6, 0.0), (n as f64 - 0.4, 0.0)],
         theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?;
-    c.draw_series((0..n).map(|i| {
-        let a = g.advantages[i];
-        let color = if a >= 0.0 { theme.accent } else { theme.warn };
-        Rectangle::new(
-            [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, a)],
-            color.filled(),
-        )
-    }))
-    .map_err(err)?;
+    )?;
+    let bars: Vec<_> = (0..n)
+        .map(|i| {
+            let a = g.advantages[i];
+            let color = if a >= 0.0 { theme.accent } else { theme.warn };
+            (
+                [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, a)],
+                color.filled(),
+            )
+        })
+        .collect();
+    rects(&mut c, &bars)?;
     if g.zero_advantage() {
-        c.draw_series([
-            Text::new(
-                "all rewards equal: every A_i = 0,",
-                ((n as f64 - 1.0) / 2.0, lim * 0.45),
-                theme.text(12.0).pos(Pos::new(HPos::Center, VPos::Center)),
-            ),
-            Text::new(
-                "this group gives no update (and no NaN)",
-                ((n as f64 - 1.0) / 2.0, lim * 0.3),
-                theme.text(12.0).pos(Pos::new(HPos::Center, VPos::Center)),
-            ),
-        ])
-        .map_err(err)?;
+        let centred = theme.text(12.0).pos(Pos::new(HPos::Center, VPos::Center));
+        let x = (n as f64 - 1.0) / 2.0;
+        text(
+            &mut c,
+            "all rewards equal: every A_i = 0,",
+            (x, lim * 0.45),
+            &centred,
+        )?;
+        text(
+            &mut c,
+            "this group gives no update (and no NaN)",
+            (x, lim * 0.3),
+            &centred,
+        )?;
     }
 
     // (c) every group of the batch: mean ± std, empty groups marked.
@@ -262,27 +268,27 @@ fn draw_group(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(),
         } else {
             theme.accent
         };
-        c.draw_series([Rectangle::new(
+        rect(
+            &mut c,
             [(x - 0.35, 0.0), (x + 0.35, m.max(0.004))],
             color
                 .mix(if g.zero_advantage() { 0.45 } else { 0.85 })
                 .filled(),
-        )])
-        .map_err(err)?;
-        c.draw_series([PathElement::new(
-            [(x, (m - s).max(0.0)), (x, (m + s).min(max_r))],
+        )?;
+        polyline(
+            &mut c,
+            &[(x, (m - s).max(0.0)), (x, (m + s).min(max_r))],
             theme.fg.stroke_width(1),
-        )])
-        .map_err(err)?;
+        )?;
         if g.zero_advantage() {
-            c.draw_series([Text::new(
+            text(
+                &mut c,
                 "A=0",
                 (x, m.max(0.0) + 0.03),
-                theme
+                &theme
                     .muted_text(10.0)
                     .pos(Pos::new(HPos::Center, VPos::Bottom)),
-            )])
-            .map_err(err)?;
+            )?;
         }
     }
     Ok(())
@@ -302,29 +308,34 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
     let top = if t.task.format_reward { 1.25 } else { 1.05 };
 
     let mut c = step_chart(&parts[0], theme, "Accuracy and reward", steps, 0.0..top, "")?;
-    c.draw_series(DashedLineSeries::new(
-        [(0.0, t.initial_accuracy), (steps, t.initial_accuracy)],
+    dashed(
+        &mut c,
+        &[(0.0, t.initial_accuracy), (steps, t.initial_accuracy)],
         5,
         4,
         theme.muted.stroke_width(1),
-    ))
-    .map_err(err)?
-    .label(format!("π_ref accuracy {:.2}", t.initial_accuracy))
-    .legend(swatch(theme.muted, 1));
-    c.draw_series(LineSeries::new(
-        line(&h.mean_reward),
+    )?;
+    key(
+        &mut c,
+        &format!("π_ref accuracy {:.2}", t.initial_accuracy),
+        Key::Line(theme.muted.stroke_width(1)),
+    )?;
+    polyline(
+        &mut c,
+        &line(&h.mean_reward),
         theme.palette[2].stroke_width(1),
-    ))
-    .map_err(err)?
-    .label("mean sampled reward")
-    .legend(swatch(theme.palette[2], 1));
-    c.draw_series(LineSeries::new(
-        line(&h.accuracy),
-        theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?
-    .label("accuracy (exact)")
-    .legend(swatch(theme.accent, 2));
+    )?;
+    key(
+        &mut c,
+        "mean sampled reward",
+        Key::Line(theme.palette[2].stroke_width(1)),
+    )?;
+    polyline(&mut c, &line(&h.accuracy), theme.accent.stroke_width(2))?;
+    key(
+        &mut c,
+        "accuracy (exact)",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::LowerRight)?;
 
     let kl_top =
@@ -339,17 +350,18 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         0.0..kl_top * 1.1,
         "nats",
     )?;
-    c.draw_series(LineSeries::new(
-        line(&h.k3_mean),
-        theme.warn.stroke_width(1),
-    ))
-    .map_err(err)?
-    .label("k3 estimate on the batch (π_old)")
-    .legend(swatch(theme.warn, 1));
-    c.draw_series(LineSeries::new(line(&h.kl), theme.accent.stroke_width(2)))
-        .map_err(err)?
-        .label("exact, mean over prompts")
-        .legend(swatch(theme.accent, 2));
+    polyline(&mut c, &line(&h.k3_mean), theme.warn.stroke_width(1))?;
+    key(
+        &mut c,
+        "k3 estimate on the batch (π_old)",
+        Key::Line(theme.warn.stroke_width(1)),
+    )?;
+    polyline(&mut c, &line(&h.kl), theme.accent.stroke_width(2))?;
+    key(
+        &mut c,
+        "exact, mean over prompts",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
 
     let b = t.config.batch_prompts.max(1) as f64;
@@ -362,17 +374,18 @@ fn draw_training(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<
         0.0..1.5,
         "",
     )?;
-    c.draw_series(LineSeries::new(
-        line(&h.adv_std),
-        theme.accent.stroke_width(2),
-    ))
-    .map_err(err)?
-    .label("std of A over the batch")
-    .legend(swatch(theme.accent, 2));
-    c.draw_series(LineSeries::new(line(&zero), theme.warn.stroke_width(2)))
-        .map_err(err)?
-        .label("share of groups with A = 0")
-        .legend(swatch(theme.warn, 2));
+    polyline(&mut c, &line(&h.adv_std), theme.accent.stroke_width(2))?;
+    key(
+        &mut c,
+        "std of A over the batch",
+        Key::Line(theme.accent.stroke_width(2)),
+    )?;
+    polyline(&mut c, &line(&zero), theme.warn.stroke_width(2))?;
+    key(
+        &mut c,
+        "share of groups with A = 0",
+        Key::Line(theme.warn.stroke_width(2)),
+    )?;
     legend(&mut c, theme, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
@@ -435,20 +448,16 @@ fn draw_compare(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(
     let mut y = 10.0;
     for (color, lines) in colors.iter().zip(cost_wrapped(t, width)) {
         let yi = y as i32;
-        top.draw(&Rectangle::new(
-            [(10, yi - 5), (24, yi + 5)],
-            color.filled(),
-        ))
-        .map_err(err)?;
+        px_rect(&top, [(10, yi - 5), (24, yi + 5)], color.filled())?;
         for line in lines {
-            top.draw(&Text::new(
-                line,
+            px_text(
+                &top,
+                &line,
                 (30, y as i32),
-                theme
+                &theme
                     .text(COST_FONT)
                     .pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+            )?;
             y += COST_LINE;
         }
         y += 4.0;
@@ -487,10 +496,8 @@ fn draw_compare(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(
         ),
         (&h.accuracy, theme.accent, "GRPO", 3),
     ] {
-        ch.draw_series(LineSeries::new(line(ys), color.stroke_width(w)))
-            .map_err(err)?
-            .label(label)
-            .legend(swatch(color, w));
+        polyline(&mut ch, &line(ys), color.stroke_width(w))?;
+        key(&mut ch, label, Key::Line(color.stroke_width(w)))?;
     }
     legend(&mut ch, theme, SeriesLabelPosition::LowerRight)?;
 
@@ -548,12 +555,10 @@ fn draw_compare(area: &Area, theme: &Theme, t: &Trainer, width: f64) -> Result<(
             }
         }
         let mut first = true;
-        for s in segments.into_iter().filter(|s| !s.is_empty()) {
-            let series = ch
-                .draw_series(LineSeries::new(s, color.stroke_width(2)))
-                .map_err(err)?;
+        for s in segments.iter().filter(|s| !s.is_empty()) {
+            polyline(&mut ch, s, color.stroke_width(2))?;
             if first {
-                series.label(label).legend(swatch(color, 2));
+                key(&mut ch, label, Key::Line(color.stroke_width(2)))?;
                 first = false;
             }
         }
@@ -589,22 +594,22 @@ fn draw_heatmap(
     for (q, &v) in values.iter().enumerate() {
         let (a, b) = (q / side, q % side);
         let (x, y) = (b as f64, a as f64);
-        c.draw_series([Rectangle::new(
+        rect(
+            &mut c,
             [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
             cividis(v).filled(),
-        )])
-        .map_err(err)?;
+        )?;
         if cell_px >= 26.0 {
             let ink = if v < 0.62 { WHITE } else { BLACK };
-            c.draw_series([Text::new(
-                format!("{:.0}", 100.0 * v),
+            text(
+                &mut c,
+                &format!("{:.0}", 100.0 * v),
                 (x, y),
-                ("sans-serif", 10.0)
+                &("sans-serif", 10.0)
                     .into_font()
                     .color(&ink)
                     .pos(Pos::new(HPos::Center, VPos::Center)),
-            )])
-            .map_err(err)?;
+            )?;
         }
     }
     Ok(())

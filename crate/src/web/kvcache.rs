@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::attn_draw::{chart, compact, legend, legend_layout, mix, note, Mark};
-use super::plot::{err, Area, Theme};
+use super::plot::{dashed, dots, line, rect, text, Area, Theme};
 use super::{View, WebInfo};
 use crate::json::Json;
 use crate::kvcache::{compute, human_bytes, Config, Data, PRESETS};
@@ -142,35 +142,35 @@ fn draw_bars(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         } else {
             theme.muted
         };
-        ch.draw_series([Rectangle::new(
+        rect(
+            &mut ch,
             [(0.0, y - 0.2), (gib, y - 0.8)],
             color.mix(if b.selected { 1.0 } else { 0.55 }).filled(),
-        )])
-        .map_err(err)?;
-        ch.draw_series([Text::new(
-            format!(" {} ({} K/V)", human_bytes(b.bytes as f64), b.n_kv_heads),
+        )?;
+        text(
+            &mut ch,
+            &format!(" {} ({} K/V)", human_bytes(b.bytes as f64), b.n_kv_heads),
             (gib, y - 0.5),
-            theme.text(11.0).pos(Pos::new(HPos::Left, VPos::Center)),
-        )])
-        .map_err(err)?;
+            &theme.text(11.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     // The GPU's memory as a reference line.
-    ch.draw_series(DashedLineSeries::new(
-        [(c.gpu_gib, 0.0), (c.gpu_gib, -(n as f64))],
+    dashed(
+        &mut ch,
+        &[(c.gpu_gib, 0.0), (c.gpu_gib, -(n as f64))],
         5,
         4,
         theme.warn.stroke_width(2),
-    ))
-    .map_err(err)?;
-    ch.draw_series([Text::new(
-        format!("{} GiB GPU ", c.gpu_gib),
+    )?;
+    text(
+        &mut ch,
+        &format!("{} GiB GPU ", c.gpu_gib),
         (c.gpu_gib, -(n as f64) + 0.05),
-        theme
+        &theme
             .text(11.0)
             .color(&theme.warn)
             .pos(Pos::new(HPos::Right, VPos::Bottom)),
-    )])
-    .map_err(err)?;
+    )?;
     Ok(())
 }
 
@@ -285,33 +285,32 @@ fn draw_curves(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
             .iter()
             .map(|&(n, b)| (n.log2(), b.log2()))
             .collect();
-        ch.draw_series(LineSeries::new(pts, curve_color(theme, i).stroke_width(2)))
-            .map_err(err)?;
+        line(&mut ch, &pts, curve_color(theme, i).stroke_width(2))?;
     }
     let gpu = (c.gpu_gib * GIB).log2();
-    ch.draw_series(DashedLineSeries::new(
-        [(x0, gpu), (x1, gpu)],
+    dashed(
+        &mut ch,
+        &[(x0, gpu), (x1, gpu)],
         6,
         4,
         theme.warn.stroke_width(2),
-    ))
-    .map_err(err)?;
+    )?;
     if free > 0.0 {
         let y = free.log2();
-        ch.draw_series(DashedLineSeries::new(
-            [(x0, y), (x1, y)],
+        dashed(
+            &mut ch,
+            &[(x0, y), (x1, y)],
             6,
             4,
             mix(theme.warn, theme.bg, 0.5).stroke_width(2),
-        ))
-        .map_err(err)?;
+        )?;
     }
-    ch.draw_series([Circle::new(
-        ((c.context as f64).log2(), (d.bytes as f64).log2()),
+    dots(
+        &mut ch,
+        &[((c.context as f64).log2(), (d.bytes as f64).log2())],
         5,
         theme.fg.filled(),
-    )])
-    .map_err(err)?;
+    )?;
     Ok(())
 }
 

@@ -1,4 +1,19 @@
-//! Shared drawing: the light and dark themes and a chart frame every plot uses.
+//! Shared drawing: the light and dark themes, a chart frame every plot uses, and the
+//! drawing helpers every widget draws through.
+//!
+//! # Why helpers, and not plotters' generic API at each call site
+//!
+//! plotters is generic over the series it draws: every `chart.draw_series(iter.map(|..| ..))`
+//! with its own closure or iterator type, every `.legend(|(x, y)| ..)` closure and every
+//! `ChartBuilder` is one more copy of plotters' drawing code, inlined into the widget's
+//! `draw`. The helpers below take slices of points and concrete styles, are
+//! `#[inline(never)]`, and are compiled once (moving nine widgets onto them took each
+//! widget's drawing 1-3 KB down and plotters' code outside this file to a third), so a
+//! widget's drawing code is a list of calls. Draw through them: [`line`], [`dashed`],
+//! [`dots`], [`discs`], [`rect`], [`rects`], [`text`], [`polygon`], [`key`] + [`legend`]
+//! in chart coordinates,
+//! [`px_line`], [`px_rect`], [`px_text`], [`px_circle`], [`px_polygon`] in an area's
+//! pixels; [`chart`] (with [`Axes`]) or [`frame`] to build a chart.
 
 use std::fmt::Display;
 use std::ops::Range;
@@ -84,6 +99,132 @@ pub(crate) fn err<E: Display>(e: E) -> String {
     e.to_string()
 }
 
+/// What drawing returns: an error message for the page, or nothing.
+pub(crate) type Drawn = Result<(), String>;
+/// A point in a chart's data coordinates.
+pub(crate) type Pt = (f64, f64);
+/// A pixel in an area's own coordinates (CSS px, origin top left).
+pub(crate) type Px = (i32, i32);
+
+/// A tick-label formatter.
+pub(crate) type Fmt<'f> = &'f dyn Fn(&f64) -> String;
+
+fn tick_ref(v: &f64) -> String {
+    tick(*v)
+}
+
+/// Everything about a chart's frame: caption, margins, label areas, ranges, ticks and grid.
+/// [`Axes::new`] gives the house defaults (what [`frame`] draws); change fields for the rest.
+pub(crate) struct Axes<'f> {
+    pub title: &'f str,
+    pub title_size: f64,
+    pub x: Range<f64>,
+    pub y: Range<f64>,
+    pub x_desc: &'f str,
+    pub y_desc: &'f str,
+    pub margin: u32,
+    pub margin_right: u32,
+    /// Height of the x labels' strip and width of the y labels' strip (px).
+    pub x_area: u32,
+    pub y_area: u32,
+    /// How many tick labels to aim for (plotters picks round values near that many).
+    pub x_labels: usize,
+    pub y_labels: usize,
+    pub x_fmt: Fmt<'f>,
+    pub y_fmt: Fmt<'f>,
+    /// Tick labels' font size.
+    pub label_size: f64,
+    /// Vertical / horizontal grid lines.
+    pub x_mesh: bool,
+    pub y_mesh: bool,
+    /// Draw the y axis line, its ticks and labels.
+    pub y_axis: bool,
+    /// Grid lines in the theme's grid colour (false: transparent, for heatmaps).
+    pub grid: bool,
+}
+
+impl<'f> Axes<'f> {
+    pub fn new(
+        title: &'f str,
+        x: Range<f64>,
+        y: Range<f64>,
+        x_desc: &'f str,
+        y_desc: &'f str,
+    ) -> Self {
+        Axes {
+            title,
+            title_size: 14.0,
+            x,
+            y,
+            x_desc,
+            y_desc,
+            margin: 8,
+            margin_right: 14,
+            x_area: 34,
+            y_area: 44,
+            x_labels: 6,
+            y_labels: 6,
+            x_fmt: &tick_ref,
+            y_fmt: &tick_ref,
+            label_size: 11.0,
+            x_mesh: true,
+            y_mesh: true,
+            y_axis: true,
+            grid: true,
+        }
+    }
+}
+
+/// A chart on `area` as `axes` describes it, its grid, ticks and axis labels drawn in the
+/// theme's colours. The one place a chart is built.
+#[inline(never)]
+pub(crate) fn chart<'a>(
+    area: &'a Area,
+    theme: &Theme,
+    axes: &Axes<'_>,
+) -> Result<Chart<'a>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(axes.title, theme.text(axes.title_size))
+        .margin(axes.margin)
+        .margin_right(axes.margin_right)
+        .x_label_area_size(axes.x_area)
+        .y_label_area_size(axes.y_area)
+        .build_cartesian_2d(axes.x.clone(), axes.y.clone())
+        .map_err(err)?;
+    let mut mesh = chart.configure_mesh();
+    if !axes.x_mesh {
+        mesh.disable_x_mesh();
+    }
+    if !axes.y_mesh {
+        mesh.disable_y_mesh();
+    }
+    if !axes.y_axis {
+        mesh.disable_y_axis();
+    }
+    mesh.light_line_style(TRANSPARENT)
+        .bold_line_style(if axes.grid {
+            ShapeStyle::from(theme.grid)
+        } else {
+            TRANSPARENT.into()
+        })
+        .axis_style(theme.muted)
+        .label_style(theme.muted_text(axes.label_size))
+        .axis_desc_style(theme.text(12.0))
+        .x_labels(axes.x_labels)
+        .y_labels(axes.y_labels)
+        .x_label_formatter(axes.x_fmt)
+        .y_label_formatter(axes.y_fmt);
+    // An axis without a description draws none (an empty one would still be measured).
+    if !axes.x_desc.is_empty() {
+        mesh.x_desc(axes.x_desc);
+    }
+    if !axes.y_desc.is_empty() {
+        mesh.y_desc(axes.y_desc);
+    }
+    mesh.draw().map_err(err)?;
+    Ok(chart)
+}
+
 /// A titled chart with light grid lines and axis labels in the theme's colours.
 pub(crate) fn frame<'a>(
     area: &'a Area,
@@ -94,30 +235,163 @@ pub(crate) fn frame<'a>(
     x_desc: &str,
     y_desc: &str,
 ) -> Result<Chart<'a>, String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(14.0))
-        .margin(8)
-        .margin_right(14)
-        .x_label_area_size(34)
-        .y_label_area_size(44)
-        .build_cartesian_2d(x, y)
-        .map_err(err)?;
+    chart(area, theme, &Axes::new(title, x, y, x_desc, y_desc))
+}
+
+/// A polyline through `pts` (data coordinates), as plotters' `LineSeries` draws it.
+#[inline(never)]
+pub(crate) fn line(chart: &mut Chart<'_>, pts: &[Pt], style: ShapeStyle) -> Drawn {
+    if pts.is_empty() {
+        return Ok(());
+    }
     chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(11.0))
-        .axis_desc_style(theme.text(12.0))
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .draw()
+        .plotting_area()
+        .draw(&PathElement::new(pts.to_vec(), style))
+        .map_err(err)
+}
+
+/// A dashed polyline: `dash` px drawn, `gap` px left out.
+#[inline(never)]
+pub(crate) fn dashed(
+    chart: &mut Chart<'_>,
+    pts: &[Pt],
+    dash: u32,
+    gap: u32,
+    style: ShapeStyle,
+) -> Drawn {
+    chart
+        .draw_series(DashedLineSeries::new(pts.iter().copied(), dash, gap, style))
         .map_err(err)?;
-    Ok(chart)
+    Ok(())
+}
+
+/// A filled disc of radius `r` px at each point.
+#[inline(never)]
+pub(crate) fn dots(chart: &mut Chart<'_>, pts: &[Pt], r: i32, style: ShapeStyle) -> Drawn {
+    let area = chart.plotting_area();
+    for &p in pts {
+        area.draw(&Circle::new(p, r, style)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Discs each with its own radius and style.
+#[inline(never)]
+pub(crate) fn discs(chart: &mut Chart<'_>, discs: &[(Pt, i32, ShapeStyle)]) -> Drawn {
+    let area = chart.plotting_area();
+    for &(p, r, s) in discs {
+        area.draw(&Circle::new(p, r, s)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A rectangle between two corners (data coordinates).
+#[inline(never)]
+pub(crate) fn rect(chart: &mut Chart<'_>, corners: [Pt; 2], style: ShapeStyle) -> Drawn {
+    chart
+        .plotting_area()
+        .draw(&Rectangle::new(corners, style))
+        .map_err(err)
+}
+
+/// Rectangles each with its own style (heatmap cells, bars).
+#[inline(never)]
+pub(crate) fn rects(chart: &mut Chart<'_>, cells: &[([Pt; 2], ShapeStyle)]) -> Drawn {
+    let area = chart.plotting_area();
+    for &(c, s) in cells {
+        area.draw(&Rectangle::new(c, s)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A filled polygon (data coordinates).
+#[inline(never)]
+pub(crate) fn polygon(chart: &mut Chart<'_>, pts: &[Pt], style: ShapeStyle) -> Drawn {
+    chart
+        .plotting_area()
+        .draw(&Polygon::new(pts.to_vec(), style))
+        .map_err(err)
+}
+
+/// Text anchored at a point in data coordinates (the style's `pos` says how).
+#[inline(never)]
+pub(crate) fn text(chart: &mut Chart<'_>, s: &str, at: Pt, style: &TextStyle<'_>) -> Drawn {
+    chart
+        .plotting_area()
+        .draw(&Text::new(s, at, style.clone()))
+        .map_err(err)
+}
+
+/// What a legend entry shows beside its label.
+#[derive(Clone, Copy)]
+pub(crate) enum Key {
+    /// A short line (18 px) in this style.
+    Line(ShapeStyle),
+    /// A disc of this radius.
+    Dot(ShapeStyle, i32),
+    /// A 14 x 10 px box.
+    Box(ShapeStyle),
+}
+
+/// A legend entry; [`legend`] draws the entries, in the order they were added.
+#[inline(never)]
+pub(crate) fn key(chart: &mut Chart<'_>, label: &str, key: Key) -> Drawn {
+    chart
+        .draw_series(std::iter::empty::<PathElement<Pt>>())
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| -> DynElement<'static, CanvasBackend, Px> {
+            match key {
+                Key::Line(s) => PathElement::new(vec![(x, y), (x + 18, y)], s).into_dyn(),
+                Key::Dot(s, r) => Circle::new((x + 9, y), r, s).into_dyn(),
+                Key::Box(s) => Rectangle::new([(x, y - 5), (x + 14, y + 5)], s).into_dyn(),
+            }
+        });
+    Ok(())
+}
+
+/// The legend entries added with [`key`], in the theme's colours at `pos`.
+#[inline(never)]
+pub(crate) fn legend(chart: &mut Chart<'_>, theme: &Theme, pos: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .background_style(theme.bg.mix(0.9))
+        .border_style(theme.grid)
+        .label_font(theme.text(11.0))
+        .draw()
+        .map_err(err)
+}
+
+/// A polyline in an area's pixels.
+#[inline(never)]
+pub(crate) fn px_line(area: &Area, pts: &[Px], style: ShapeStyle) -> Drawn {
+    area.draw(&PathElement::new(pts.to_vec(), style))
+        .map_err(err)
+}
+
+/// A rectangle in an area's pixels.
+#[inline(never)]
+pub(crate) fn px_rect(area: &Area, corners: [Px; 2], style: ShapeStyle) -> Drawn {
+    area.draw(&Rectangle::new(corners, style)).map_err(err)
+}
+
+/// A disc in an area's pixels.
+#[inline(never)]
+pub(crate) fn px_circle(area: &Area, at: Px, r: i32, style: ShapeStyle) -> Drawn {
+    area.draw(&Circle::new(at, r, style)).map_err(err)
+}
+
+/// A filled polygon in an area's pixels.
+#[inline(never)]
+pub(crate) fn px_polygon(area: &Area, pts: &[Px], style: ShapeStyle) -> Drawn {
+    area.draw(&Polygon::new(pts.to_vec(), style)).map_err(err)
+}
+
+/// Text in an area's pixels (the style's `pos` says how it is anchored).
+#[inline(never)]
+pub(crate) fn px_text(area: &Area, s: &str, at: Px, style: &TextStyle<'_>) -> Drawn {
+    area.draw(&Text::new(s, at, style.clone())).map_err(err)
 }
 
 /// The smallest and largest finite value over several series, padded by 8% of the span.

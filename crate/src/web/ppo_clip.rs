@@ -3,7 +3,10 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{err, frame, padded_range, Area, Theme};
+use super::plot::{
+    dashed, dots, frame, key, legend, line, padded_range, px_rect, px_text, rect, text, Area, Key,
+    Theme,
+};
 use super::{View, WebInfo};
 use crate::json::Json;
 use crate::params::Params;
@@ -86,12 +89,11 @@ fn draw_objective(area: &Area, theme: &Theme, c: &Curve, eps: f64) -> Result<(),
         "objective",
     )?;
     // The trust region [1 - eps, 1 + eps].
-    chart
-        .draw_series([Rectangle::new(
-            [(1.0 - eps, lo), (1.0 + eps, hi)],
-            theme.band.filled(),
-        )])
-        .map_err(err)?;
+    rect(
+        &mut chart,
+        [(1.0 - eps, lo), (1.0 + eps, hi)],
+        theme.band.filled(),
+    )?;
     // Label the band's edges on the side away from the legend.
     let (edge, y_text) = if a < 0.0 {
         (Pos::new(HPos::Center, VPos::Top), hi)
@@ -99,68 +101,40 @@ fn draw_objective(area: &Area, theme: &Theme, c: &Curve, eps: f64) -> Result<(),
         (Pos::new(HPos::Center, VPos::Bottom), lo)
     };
     let band_px = chart.backend_coord(&(1.0 + eps, lo)).0 - chart.backend_coord(&(1.0 - eps, lo)).0;
-    let labels = if band_px >= 36 {
-        vec![
-            Text::new("1−ε", (1.0 - eps, y_text), theme.muted_text(11.0).pos(edge)),
-            Text::new("1+ε", (1.0 + eps, y_text), theme.muted_text(11.0).pos(edge)),
-        ]
+    let edge_style = theme.muted_text(11.0).pos(edge);
+    if band_px >= 36 {
+        text(&mut chart, "1−ε", (1.0 - eps, y_text), &edge_style)?;
+        text(&mut chart, "1+ε", (1.0 + eps, y_text), &edge_style)?;
     } else {
         // Too narrow for two labels side by side.
-        vec![Text::new(
-            "1±ε",
-            (1.0, y_text),
-            theme.muted_text(11.0).pos(edge),
-        )]
-    };
-    chart.draw_series(labels).map_err(err)?;
+        text(&mut chart, "1±ε", (1.0, y_text), &edge_style)?;
+    }
     let pts = |ys: &[f64]| {
         c.r.iter()
             .copied()
             .zip(ys.iter().copied())
             .collect::<Vec<_>>()
     };
-    chart
-        .draw_series(DashedLineSeries::new(
-            pts(&c.unclipped),
-            6,
-            4,
-            theme.muted.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("r·A, unclipped")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.muted.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            pts(&c.clipped),
-            theme.accent.stroke_width(3),
-        ))
-        .map_err(err)?
-        .label("L_clip")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], theme.accent.stroke_width(3)));
+    let unclipped = theme.muted.stroke_width(2);
+    dashed(&mut chart, &pts(&c.unclipped), 6, 4, unclipped)?;
+    key(&mut chart, "r·A, unclipped", Key::Line(unclipped))?;
+    let clipped = theme.accent.stroke_width(3);
+    line(&mut chart, &pts(&c.clipped), clipped)?;
+    key(&mut chart, "L_clip", Key::Line(clipped))?;
+    let flat = theme.warn.stroke_width(4);
     let runs = flat_runs(c);
-    for (i, run) in runs.into_iter().enumerate() {
-        let series = chart
-            .draw_series(LineSeries::new(run, theme.warn.stroke_width(4)))
-            .map_err(err)?;
+    for (i, run) in runs.iter().enumerate() {
+        line(&mut chart, run, flat)?;
         if i == 0 {
-            series.label("∂L/∂r = 0: clipped").legend(|(x, y)| {
-                PathElement::new([(x, y), (x + 18, y)], theme.warn.stroke_width(4))
-            });
+            key(&mut chart, "∂L/∂r = 0: clipped", Key::Line(flat))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(if a < 0.0 {
-            SeriesLabelPosition::LowerLeft
-        } else {
-            SeriesLabelPosition::UpperLeft
-        })
-        .background_style(theme.bg.mix(0.9))
-        .border_style(theme.grid)
-        .label_font(theme.text(11.0))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    let pos = if a < 0.0 {
+        SeriesLabelPosition::LowerLeft
+    } else {
+        SeriesLabelPosition::UpperLeft
+    };
+    legend(&mut chart, theme, pos)
 }
 
 fn draw_ratios(
@@ -181,20 +155,18 @@ fn draw_ratios(
         "epoch",
         "ratio r",
     )?;
-    chart
-        .draw_series([Rectangle::new(
-            [(0.0, 1.0 - eps), (epochs, 1.0 + eps)],
-            theme.band.filled(),
-        )])
-        .map_err(err)?;
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(0.0, 1.0), (epochs, 1.0)],
-            5,
-            4,
-            theme.muted.stroke_width(1),
-        ))
-        .map_err(err)?;
+    rect(
+        &mut chart,
+        [(0.0, 1.0 - eps), (epochs, 1.0 + eps)],
+        theme.band.filled(),
+    )?;
+    dashed(
+        &mut chart,
+        &[(0.0, 1.0), (epochs, 1.0)],
+        5,
+        4,
+        theme.muted.stroke_width(1),
+    )?;
     let n = t.ratios.first().map_or(0, Vec::len);
     for a in 0..n {
         let color = theme.palette[a % theme.palette.len()];
@@ -204,13 +176,9 @@ fn draw_ratios(
             .enumerate()
             .map(|(k, rs)| (k as f64, rs[a].min(y_max)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?;
+        line(&mut chart, &pts, color.stroke_width(2))?;
         if let Some(&last) = pts.last() {
-            chart
-                .draw_series([Circle::new(last, 3, color.filled())])
-                .map_err(err)?;
+            dots(&mut chart, &[last], 3, color.filled())?;
         }
     }
     Ok(())
@@ -223,22 +191,18 @@ fn draw_legend(area: &Area, theme: &Theme, d: &Data, width: f64) -> Result<(), S
         let x = 12 + ((a % per_row) as f64 * LEGEND_ITEM) as i32;
         let y = 10 + (a / per_row) as i32 * 18;
         let color = theme.palette[a % theme.palette.len()];
-        area.draw(&Rectangle::new(
-            [(x, y - 5), (x + 14, y + 5)],
-            color.filled(),
-        ))
-        .map_err(err)?;
+        px_rect(area, [(x, y - 5), (x + 14, y + 5)], color.filled())?;
         let label = format!(
             "action {a}:  A = {},  π_old = {:.2}",
             signed(*adv),
             pi_old[a]
         );
-        area.draw(&Text::new(
-            label,
+        px_text(
+            area,
+            &label,
             (x + 20, y),
-            theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
+            &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     Ok(())
 }

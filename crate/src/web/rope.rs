@@ -8,7 +8,10 @@ use ndarray::{Array1, Array2};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{err, frame, padded_range, tick, Area, Chart, Theme};
+use super::plot::{
+    chart as plot_chart, dashed, dots, frame, line, padded_range, px_circle, px_line, px_polygon,
+    px_rect, px_text, rect, rects, text, tick, Area, Axes, Chart, Theme,
+};
 use super::{View, WebInfo};
 use crate::json::Json;
 use crate::params::Params;
@@ -152,25 +155,21 @@ fn draw_legend(area: &Area, theme: &Theme, items: &[LegendItem]) -> Result<(), S
     for ((label, color, dashed), (x, y)) in items.iter().zip(places) {
         if *dashed {
             for s in 0..3 {
-                area.draw(&PathElement::new(
-                    [(x + s * 7, y), (x + s * 7 + 4, y)],
+                px_line(
+                    area,
+                    &[(x + s * 7, y), (x + s * 7 + 4, y)],
                     color.stroke_width(3),
-                ))
-                .map_err(err)?;
+                )?;
             }
         } else {
-            area.draw(&PathElement::new(
-                [(x, y), (x + 18, y)],
-                color.stroke_width(3),
-            ))
-            .map_err(err)?;
+            px_line(area, &[(x, y), (x + 18, y)], color.stroke_width(3))?;
         }
-        area.draw(&Text::new(
-            label.clone(),
+        px_text(
+            area,
+            label,
             (x + 24, y),
-            theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
+            &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     Ok(())
 }
@@ -200,8 +199,7 @@ fn frequency_legend(f: &Frequencies, theme: &Theme) -> Vec<LegendItem> {
 fn arrow(area: &Area, from: (i32, i32), to: (i32, i32), style: ShapeStyle) -> Result<(), String> {
     let (dx, dy) = (f64::from(to.0 - from.0), f64::from(to.1 - from.1));
     let len = dx.hypot(dy);
-    area.draw(&PathElement::new([from, to], style))
-        .map_err(err)?;
+    px_line(area, &[from, to], style)?;
     if len < 2.0 {
         return Ok(());
     }
@@ -214,11 +212,7 @@ fn arrow(area: &Area, from: (i32, i32), to: (i32, i32), style: ShapeStyle) -> Re
             (base.1 + ux * head * 0.45 * s).round() as i32,
         )
     };
-    area.draw(&Polygon::new(
-        vec![to, side(1.0), side(-1.0)],
-        style.color.filled(),
-    ))
-    .map_err(err)?;
+    px_polygon(area, &[to, side(1.0), side(-1.0)], style.color.filled())?;
     Ok(())
 }
 
@@ -242,7 +236,7 @@ fn arc(
             )
         })
         .collect();
-    area.draw(&PathElement::new(pts, style)).map_err(err)?;
+    px_line(area, &pts, style)?;
     Ok(())
 }
 
@@ -262,12 +256,12 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         sig(dial.theta),
         rotation_text(d.config.scaling)
     );
-    area.draw(&Text::new(
-        title,
+    px_text(
+        area,
+        &title,
         ((w / 2.0) as i32, 4),
-        theme.text(13.0).pos(Pos::new(HPos::Center, VPos::Top)),
-    ))
-    .map_err(err)?;
+        &theme.text(13.0).pos(Pos::new(HPos::Center, VPos::Top)),
+    )?;
     let top = 24.0;
     let lines = 3.0 * 15.0 + 6.0;
     let r = ((h - top - lines - 16.0) / 2.0)
@@ -276,18 +270,13 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
     let c = (w / 2.0, top + 8.0 + r);
     let px = |x: f64, y: f64| ((c.0 + x).round() as i32, (c.1 - y).round() as i32);
     // The dial: unit circle and axes.
-    area.draw(&Circle::new(
-        px(0.0, 0.0),
-        r as i32,
-        theme.grid.stroke_width(2),
-    ))
-    .map_err(err)?;
+    px_circle(area, px(0.0, 0.0), r as i32, theme.grid.stroke_width(2))?;
     for (x, y) in [(1.0, 0.0), (0.0, 1.0)] {
-        area.draw(&PathElement::new(
-            [px(-r * x, -r * y), px(r * x, r * y)],
+        px_line(
+            area,
+            &[px(-r * x, -r * y), px(r * x, r * y)],
             theme.grid.stroke_width(1),
-        ))
-        .map_err(err)?;
+        )?;
     }
     let len = |p: [f64; 2]| p[0].hypot(p[1]);
     let scale = 0.92 * r / len(dial.q_pair).max(len(dial.k_pair)).max(1e-12);
@@ -331,15 +320,15 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
     }
     let label_at = |a: f64, rr: f64| px(r * rr * a.cos(), r * rr * a.sin());
     let tag = |text: &str, at: (i32, i32), color: RGBColor| {
-        area.draw(&Text::new(
-            text.to_string(),
+        px_text(
+            area,
+            text,
             at,
-            ("sans-serif", 13.0)
+            &("sans-serif", 13.0)
                 .into_font()
                 .color(&color)
                 .pos(Pos::new(HPos::Center, VPos::Center)),
-        ))
-        .map_err(err)
+        )
     };
     tag(
         "q",
@@ -381,15 +370,15 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         ),
     ];
     for (j, (text, color)) in rows.into_iter().enumerate() {
-        area.draw(&Text::new(
-            text,
+        px_text(
+            area,
+            &text,
             ((w / 2.0) as i32, y0 + 15 * j as i32),
-            ("sans-serif", 12.0)
+            &("sans-serif", 12.0)
                 .into_font()
                 .color(&color)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
-        ))
-        .map_err(err)?;
+        )?;
     }
     Ok(())
 }
@@ -435,22 +424,24 @@ fn draw_terms(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         "pair i's term of q·k",
     )?;
     let bar = (0.42f64).min(0.5 - 0.5 / half.max(2.0));
-    chart
-        .draw_series(c.iter().enumerate().map(|(i, &v)| {
+    let bars: Vec<_> = c
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
             let color = if i == dial.pair {
                 theme.fg
             } else {
                 theme.palette[2]
             };
-            Rectangle::new([(i as f64 - bar, 0.0), (i as f64 + bar, v)], color.filled())
-        }))
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            [(-0.5, 0.0), (half - 0.5, 0.0)],
-            theme.muted.stroke_width(1),
-        ))
-        .map_err(err)?;
+            ([(i as f64 - bar, 0.0), (i as f64 + bar, v)], color.filled())
+        })
+        .collect();
+    rects(&mut chart, &bars)?;
+    line(
+        &mut chart,
+        &[(-0.5, 0.0), (half - 0.5, 0.0)],
+        theme.muted.stroke_width(1),
+    )?;
     Ok(())
 }
 
@@ -465,12 +456,12 @@ fn draw_strip(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         d.config.pairing.name(),
         d.dial.pair,
     );
-    area.draw(&Text::new(
-        label,
+    px_text(
+        area,
+        &label,
         (10, 2),
-        theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))
-    .map_err(err)?;
+        &theme.muted_text(12.0).pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
     let (x0, x1, y0, y1) = (10.0, f64::from(w) - 10.0, 20, 38);
     let cell = (x1 - x0) / dim as f64;
     for j in 0..dim {
@@ -481,14 +472,13 @@ fn draw_strip(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
         let color = theme.palette[pair % 6].mix(if j == a || j == b { 1.0 } else { 0.45 });
         let left = (x0 + cell * j as f64).round() as i32;
         let right = ((x0 + cell * (j + 1) as f64).round() as i32 - 1).max(left);
-        area.draw(&Rectangle::new([(left, y0), (right, y1)], color.filled()))
-            .map_err(err)?;
+        px_rect(area, [(left, y0), (right, y1)], color.filled())?;
         if j == a || j == b {
-            area.draw(&Rectangle::new(
+            px_rect(
+                area,
                 [(left - 1, y0 - 2), (right + 1, y1 + 2)],
                 theme.fg.stroke_width(2),
-            ))
-            .map_err(err)?;
+            )?;
         }
     }
     Ok(())
@@ -518,35 +508,33 @@ fn draw_heatmap(
         .indexed_iter()
         .map(|((m, n), &v)| {
             let (x, y) = (n as f64, -(m as f64));
-            Rectangle::new(
+            (
                 [(x, y), (x + 1.0, y - 1.0)],
                 diverging(theme, v, range).filled(),
             )
         })
         .collect();
-    chart.draw_series(cells).map_err(err)?;
+    rects(&mut chart, &cells)?;
     if let Some((m, n)) = marker {
         // The diagonal m - n = const through the dial's positions, and their cell.
         let offset = m as f64 - n as f64;
         let (lo, hi) = (offset.max(0.0), (p + offset).min(p));
         if hi > lo {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(lo - offset, -lo), (hi - offset, -hi)],
-                    4,
-                    4,
-                    theme.fg.mix(0.55).stroke_width(1),
-                ))
-                .map_err(err)?;
+            dashed(
+                &mut chart,
+                &[(lo - offset, -lo), (hi - offset, -hi)],
+                4,
+                4,
+                theme.fg.mix(0.55).stroke_width(1),
+            )?;
         }
         if m < s.nrows() && n < s.nrows() {
             let (x, y) = (n as f64, -(m as f64));
-            chart
-                .draw_series([Rectangle::new(
-                    [(x - 0.3, y + 0.3), (x + 1.3, y - 1.3)],
-                    theme.fg.stroke_width(2),
-                )])
-                .map_err(err)?;
+            rect(
+                &mut chart,
+                [(x - 0.3, y + 0.3), (x + 1.3, y - 1.3)],
+                theme.fg.stroke_width(2),
+            )?;
         }
     }
     Ok(())
@@ -561,17 +549,17 @@ fn draw_colorbar(area: &Area, theme: &Theme, (lo, hi): (f64, f64)) -> Result<(),
         let v = lo + (hi - lo) * (j as f64 + 0.5) / steps as f64;
         let l = (x0 + (x1 - x0) * j as f64 / steps as f64).round() as i32;
         let r = (x0 + (x1 - x0) * (j + 1) as f64 / steps as f64).round() as i32;
-        area.draw(&Rectangle::new(
+        px_rect(
+            area,
             [(l, 4), (r, 14)],
             diverging(theme, v, (lo, hi)).filled(),
-        ))
-        .map_err(err)?;
+        )?;
     }
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [(x0 as i32, 4), (x1 as i32, 14)],
         theme.grid.stroke_width(1),
-    ))
-    .map_err(err)?;
+    )?;
     for (x, text) in [
         (x0, format!("{lo:.1}")),
         (
@@ -580,14 +568,14 @@ fn draw_colorbar(area: &Area, theme: &Theme, (lo, hi): (f64, f64)) -> Result<(),
         ),
         (x1, format!("{hi:.1}")),
     ] {
-        area.draw(&Text::new(
-            text,
+        px_text(
+            area,
+            &text,
             (x as i32, 17),
-            theme
+            &theme
                 .muted_text(11.0)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
-        ))
-        .map_err(err)?;
+        )?;
     }
     Ok(())
 }
@@ -622,32 +610,21 @@ fn chart<'a>(
     labels: [Labels; 2],
     grid: bool,
 ) -> Result<Chart<'a>, String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(13.0))
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(34)
-        .y_label_area_size(48)
-        .build_cartesian_2d(x, y)
-        .map_err(err)?;
-    let mut mesh = chart.configure_mesh();
-    mesh.light_line_style(TRANSPARENT)
-        .bold_line_style(if grid {
-            ShapeStyle::from(theme.grid)
-        } else {
-            TRANSPARENT.into()
-        })
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(11.0))
-        .axis_desc_style(theme.text(12.0))
-        .x_labels(labels[0].0)
-        .y_labels(labels[1].0)
-        .x_label_formatter(labels[0].1)
-        .y_label_formatter(labels[1].1)
-        .x_desc(desc[0])
-        .y_desc(desc[1]);
-    mesh.draw().map_err(err)?;
-    Ok(chart)
+    plot_chart(
+        area,
+        theme,
+        &Axes {
+            title_size: 13.0,
+            margin_right: 16,
+            y_area: 48,
+            x_labels: labels[0].0,
+            y_labels: labels[1].0,
+            x_fmt: labels[0].1,
+            y_fmt: labels[1].1,
+            grid,
+            ..Axes::new(title, x, y, desc[0], desc[1])
+        },
+    )
 }
 
 fn decay_colors(theme: &Theme) -> [RGBColor; 3] {
@@ -692,9 +669,7 @@ fn draw_decay_plot(
             .map(|(&r, &v)| (r.log10(), v))
             .collect();
         let width = if j == 0 { 3 } else { 2 };
-        chart
-            .draw_series(LineSeries::new(pts, colors[j].stroke_width(width)))
-            .map_err(err)?;
+        line(&mut chart, &pts, colors[j].stroke_width(width))?;
     }
     Ok(())
 }
@@ -737,33 +712,30 @@ fn draw_per_pair(
         true,
     )?;
     if let Some(v) = shade_above {
-        chart
-            .draw_series([Rectangle::new(
-                [(x.start, v.log10()), (x.end, y.end)],
-                theme.band.filled(),
-            )])
-            .map_err(err)?;
+        rect(
+            &mut chart,
+            [(x.start, v.log10()), (x.end, y.end)],
+            theme.band.filled(),
+        )?;
     }
     for (v, label, color) in lines {
         let ly = v.log10();
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x.start, ly), (x.end, ly)],
-                6,
-                4,
-                color.stroke_width(2),
-            ))
-            .map_err(err)?;
-        chart
-            .draw_series([Text::new(
-                label.clone(),
-                (x.start + 0.02 * (x.end - x.start), ly),
-                ("sans-serif", 11.0)
-                    .into_font()
-                    .color(color)
-                    .pos(Pos::new(HPos::Left, VPos::Bottom)),
-            )])
-            .map_err(err)?;
+        dashed(
+            &mut chart,
+            &[(x.start, ly), (x.end, ly)],
+            6,
+            4,
+            color.stroke_width(2),
+        )?;
+        text(
+            &mut chart,
+            label,
+            (x.start + 0.02 * (x.end - x.start), ly),
+            &("sans-serif", 11.0)
+                .into_font()
+                .color(color)
+                .pos(Pos::new(HPos::Left, VPos::Bottom)),
+        )?;
     }
     let pts = |v: &Array1<f64>| -> Vec<(f64, f64)> {
         v.iter()
@@ -772,20 +744,12 @@ fn draw_per_pair(
             .collect()
     };
     if let Some(new) = new {
-        chart
-            .draw_series(DashedLineSeries::new(pts(new), 5, 4, c1.stroke_width(2)))
-            .map_err(err)?;
+        dashed(&mut chart, &pts(new), 5, 4, c1.stroke_width(2))?;
     }
     let orig = pts(orig);
-    chart
-        .draw_series(LineSeries::new(orig.clone(), c0.stroke_width(2)))
-        .map_err(err)?;
+    line(&mut chart, &orig, c0.stroke_width(2))?;
     if half <= 64 {
-        let dots: Vec<_> = orig
-            .into_iter()
-            .map(|p| Circle::new(p, 2, c0.filled()))
-            .collect();
-        chart.draw_series(dots).map_err(err)?;
+        dots(&mut chart, &orig, 2, c0.filled())?;
     }
     Ok(())
 }

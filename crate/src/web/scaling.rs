@@ -12,7 +12,10 @@ use std::ops::Range;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{err, padded_range, tick, Area, Chart, Theme};
+use super::plot::{
+    chart as plot_chart, dashed, discs, line as polyline, padded_range, polygon, px_circle,
+    px_line, px_rect, px_text, rect, tick, Area, Axes, Chart, Fmt, Theme,
+};
 use super::{now_ms, TextInput, View, WebInfo};
 use crate::json::Json;
 use crate::params::Params;
@@ -346,33 +349,27 @@ fn log_chart<'a>(
     y: Range<f64>,
     x_desc: &str,
     y_desc: &str,
-    y_fmt: &dyn Fn(&f64) -> String,
+    y_fmt: Fmt<'_>,
 ) -> Result<Chart<'a>, String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, theme.text(14.0))
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(x.clone(), y)
-        .map_err(err)?;
     let x_ticks = ((x.end - x.start).round() as usize + 1).min(12);
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(theme.grid)
-        .axis_style(theme.muted)
-        .label_style(theme.muted_text(11.0))
-        .axis_desc_style(theme.text(12.0))
-        .x_labels(x_ticks)
-        .y_labels(8)
-        .x_label_formatter(&|v| log_tick(*v))
-        .y_label_formatter(y_fmt)
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .draw()
-        .map_err(err)?;
-    Ok(chart)
+    plot_chart(
+        area,
+        theme,
+        &Axes {
+            margin_right: 16,
+            x_area: 36,
+            y_area: 48,
+            x_labels: x_ticks,
+            y_labels: 8,
+            x_fmt: &log_tick_ref,
+            y_fmt,
+            ..Axes::new(title, x, y, x_desc, y_desc)
+        },
+    )
+}
+
+fn log_tick_ref(v: &f64) -> String {
+    log_tick(*v)
 }
 
 /// A backend pixel (what `map_coordinate` returns) in an area's own pixel coordinates.
@@ -412,13 +409,12 @@ fn label(
         VPos::Center => at.1 - h / 2,
         VPos::Bottom => at.1 - h,
     };
-    area.draw(&Rectangle::new(
+    px_rect(
+        area,
         [(x0 - 2, y0 - 1), (x0 + w + 2, y0 + h + 1)],
         theme.bg.mix(0.85).filled(),
-    ))
-    .map_err(err)?;
-    area.draw(&Text::new(text.to_string(), at, style.pos(pos)))
-        .map_err(err)
+    )?;
+    px_text(area, text, at, &style.pos(pos))
 }
 
 /// Items of a legend strip: a swatch kind, its colour, its words.
@@ -459,31 +455,27 @@ fn draw_legend_at(
         let x = 12 + ((k % per_row) as f64 * item_width) as i32;
         let y = top + 9 + (k / per_row) as i32 * LEGEND_ROW as i32;
         match swatch {
-            Swatch::Line(c, w) => area
-                .draw(&PathElement::new([(x, y), (x + 22, y)], c.stroke_width(*w)))
-                .map_err(err)?,
+            Swatch::Line(c, w) => px_line(area, &[(x, y), (x + 22, y)], c.stroke_width(*w))?,
             Swatch::Dashed(c, w) => {
                 for s in 0..3 {
-                    area.draw(&PathElement::new(
-                        [(x + 8 * s, y), (x + 8 * s + 5, y)],
+                    px_line(
+                        area,
+                        &[(x + 8 * s, y), (x + 8 * s + 5, y)],
                         c.stroke_width(*w),
-                    ))
-                    .map_err(err)?;
+                    )?;
                 }
             }
             Swatch::Dot(c) => {
-                area.draw(&Circle::new((x + 11, y), 5, c.filled()))
-                    .map_err(err)?;
-                area.draw(&Circle::new((x + 11, y), 5, theme.bg.stroke_width(1)))
-                    .map_err(err)?;
+                px_circle(area, (x + 11, y), 5, c.filled())?;
+                px_circle(area, (x + 11, y), 5, theme.bg.stroke_width(1))?;
             }
         }
-        area.draw(&Text::new(
-            text.clone(),
+        px_text(
+            area,
+            text,
             (x + 28, y),
-            theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
+            &theme.text(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        )?;
     }
     Ok(())
 }
@@ -621,12 +613,12 @@ impl ScalingView {
             } else {
                 theme.muted_text(12.5)
             };
-            top.draw(&Text::new(
-                text.clone(),
+            px_text(
+                &top,
+                text,
                 (12, 12 + 18 * k as i32),
-                style.pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+                &style.pos(Pos::new(HPos::Left, VPos::Center)),
+            )?;
         }
         draw_legend(&mid, theme, &legend, width, 0)?;
 
@@ -648,12 +640,11 @@ impl ScalingView {
         // that region is the upper-right side of the level's one contour line, closed along
         // the map's edge through the corners that lie in it: one polygon per level.
         let bands = land.levels.len() + 1;
-        chart
-            .draw_series([Rectangle::new(
-                [(xr.start, yr.start), (xr.end, yr.end)],
-                band_colour(theme, bands - 1, bands).filled(),
-            )])
-            .map_err(err)?;
+        rect(
+            &mut chart,
+            [(xr.start, yr.start), (xr.end, yr.end)],
+            band_colour(theme, bands - 1, bands).filled(),
+        )?;
         for (k, &level) in land.levels.iter().enumerate().rev() {
             let Some(line) = land.lines.iter().find(|l| l.level == level) else {
                 continue;
@@ -661,21 +652,14 @@ impl ScalingView {
             if let Some(poly) = below_region(&line.points, &xr, &yr, |x, y| {
                 land.law.loss(10f64.powf(x), 10f64.powf(y)) < level
             }) {
-                chart
-                    .draw_series([Polygon::new(poly, band_colour(theme, k, bands).filled())])
-                    .map_err(err)?;
+                polygon(&mut chart, &poly, band_colour(theme, k, bands).filled())?;
             }
         }
 
         // Iso-loss lines with their level written on them.
         let contour_colour = theme.muted.mix(0.55);
         for line in &land.lines {
-            chart
-                .draw_series(LineSeries::new(
-                    line.points.iter().copied(),
-                    contour_colour.stroke_width(1),
-                ))
-                .map_err(err)?;
+            polyline(&mut chart, &line.points, contour_colour.stroke_width(1))?;
         }
         let plot_area = chart.plotting_area().clone();
         let strip_area = plot_area.strip_coord_spec();
@@ -704,12 +688,7 @@ impl ScalingView {
             else {
                 continue;
             };
-            chart
-                .draw_series(LineSeries::new(
-                    [a, b],
-                    theme.muted.mix(0.45).stroke_width(1),
-                ))
-                .map_err(err)?;
+            polyline(&mut chart, &[a, b], theme.muted.mix(0.45).stroke_width(1))?;
             if k % 2 == 1 && (b.0 - a.0) > 0.6 {
                 let px = local(&strip_area, plot_area.map_coordinate(&b));
                 label(
@@ -735,13 +714,9 @@ impl ScalingView {
             let colour = law_colour(theme, name);
             for piece in clip_polyline(&pts, &xr, &yr) {
                 if name == c.constants {
-                    chart
-                        .draw_series(LineSeries::new(piece, colour.stroke_width(3)))
-                        .map_err(err)?;
+                    polyline(&mut chart, &piece, colour.stroke_width(3))?;
                 } else {
-                    chart
-                        .draw_series(DashedLineSeries::new(piece, 8, 5, colour.stroke_width(2)))
-                        .map_err(err)?;
+                    dashed(&mut chart, &piece, 8, 5, colour.stroke_width(2))?;
                 }
             }
         }
@@ -751,12 +726,7 @@ impl ScalingView {
         if let Some((a, b)) =
             clip_segment((xr.start, c6 - xr.start), (xr.end, c6 - xr.end), &xr, &yr)
         {
-            chart
-                .draw_series(LineSeries::new(
-                    [a, b],
-                    budget_colour(theme).stroke_width(2),
-                ))
-                .map_err(err)?;
+            polyline(&mut chart, &[a, b], budget_colour(theme).stroke_width(2))?;
         }
         let iso = self.iso();
         for (name, o) in [
@@ -766,12 +736,10 @@ impl ScalingView {
             let p = (o.n.log10(), o.d.log10());
             if xr.contains(&p.0) && yr.contains(&p.1) {
                 let colour = law_colour(theme, name);
-                chart
-                    .draw_series([
-                        Circle::new(p, 7, colour.filled()),
-                        Circle::new(p, 7, theme.bg.stroke_width(2)),
-                    ])
-                    .map_err(err)?;
+                discs(
+                    &mut chart,
+                    &[(p, 7, colour.filled()), (p, 7, theme.bg.stroke_width(2))],
+                )?;
             }
         }
 
@@ -781,16 +749,12 @@ impl ScalingView {
             let q = (m.optimum.n.log10(), m.optimum.d.log10());
             let colour = verdict_colour(theme, m.verdict);
             if let Some((a, b)) = clip_segment(p, q, &xr, &yr) {
-                chart
-                    .draw_series(DashedLineSeries::new([a, b], 2, 3, colour.stroke_width(2)))
-                    .map_err(err)?;
+                dashed(&mut chart, &[a, b], 2, 3, colour.stroke_width(2))?;
             }
-            chart
-                .draw_series([
-                    Circle::new(p, 5, colour.filled()),
-                    Circle::new(p, 5, theme.bg.stroke_width(1)),
-                ])
-                .map_err(err)?;
+            discs(
+                &mut chart,
+                &[(p, 5, colour.filled()), (p, 5, theme.bg.stroke_width(1))],
+            )?;
             // Labels left or right of the point so the close pairs (GPT-3 / Gopher,
             // Chinchilla / Llama 2) do not collide.
             let left = matches!(m.model.name, "GPT-3" | "Chinchilla");
@@ -873,41 +837,39 @@ impl ScalingView {
         // Chinchilla's rule of thumb, D = 20 N: N = sqrt(C / 120).
         let n20 = (c.compute / 120.0).sqrt().log10();
         if xr.contains(&n20) {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(n20, yr.start), (n20, yr.end)],
-                    4,
-                    4,
-                    theme.muted.stroke_width(1),
-                ))
-                .map_err(err)?;
+            dashed(
+                &mut chart,
+                &[(n20, yr.start), (n20, yr.end)],
+                4,
+                4,
+                theme.muted.stroke_width(1),
+            )?;
         }
         let pts = |ys: &[f64]| -> Vec<(f64, f64)> {
             iso.log_n.iter().copied().zip(ys.iter().copied()).collect()
         };
         let other = c.other_constants();
-        chart
-            .draw_series(DashedLineSeries::new(
-                pts(&iso.loss_other),
-                8,
-                5,
-                law_colour(theme, other).stroke_width(2),
-            ))
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                pts(&iso.loss),
-                law_colour(theme, c.constants).stroke_width(3),
-            ))
-            .map_err(err)?;
+        dashed(
+            &mut chart,
+            &pts(&iso.loss_other),
+            8,
+            5,
+            law_colour(theme, other).stroke_width(2),
+        )?;
+        polyline(
+            &mut chart,
+            &pts(&iso.loss),
+            law_colour(theme, c.constants).stroke_width(3),
+        )?;
         for (name, o) in [(other, &iso.optimum_other), (c.constants, &iso.optimum)] {
             let p = (o.n.log10(), o.loss);
-            chart
-                .draw_series([
-                    Circle::new(p, 6, law_colour(theme, name).filled()),
-                    Circle::new(p, 6, theme.bg.stroke_width(2)),
-                ])
-                .map_err(err)?;
+            discs(
+                &mut chart,
+                &[
+                    (p, 6, law_colour(theme, name).filled()),
+                    (p, 6, theme.bg.stroke_width(2)),
+                ],
+            )?;
         }
         Ok(())
     }
@@ -958,12 +920,12 @@ impl ScalingView {
         let f = self.fit();
         let c = self.config();
         if f.points.is_empty() {
-            area.draw(&Text::new(
+            px_text(
+                area,
                 "No usable runs: type N, D, L rows into the editor.",
                 (16, 40),
-                theme.text(13.0),
-            ))
-            .map_err(err)?;
+                &theme.text(13.0),
+            )?;
             return Ok(());
         }
         let xs: Vec<f64> = f.points.iter().map(|p| p.n.log10()).collect();
@@ -1022,31 +984,21 @@ impl ScalingView {
             let colour = colour_of(b);
             if let Some(t) = &truth {
                 for piece in clip_polyline(&curve(t), &xr, &yr) {
-                    chart
-                        .draw_series(DashedLineSeries::new(
-                            piece,
-                            4,
-                            4,
-                            theme.muted.stroke_width(1),
-                        ))
-                        .map_err(err)?;
+                    dashed(&mut chart, &piece, 4, 4, theme.muted.stroke_width(1))?;
                 }
             }
             if let Some(l) = &fitted {
                 for piece in clip_polyline(&curve(l), &xr, &yr) {
-                    chart
-                        .draw_series(LineSeries::new(piece, colour.stroke_width(2)))
-                        .map_err(err)?;
+                    polyline(&mut chart, &piece, colour.stroke_width(2))?;
                 }
             }
         }
-        chart
-            .draw_series(
-                f.points
-                    .iter()
-                    .map(|p| Circle::new((p.n.log10(), p.loss), 3, colour_of(bin(p)).filled())),
-            )
-            .map_err(err)?;
+        let runs: Vec<_> = f
+            .points
+            .iter()
+            .map(|p| ((p.n.log10(), p.loss), 3, colour_of(bin(p)).filled()))
+            .collect();
+        discs(&mut chart, &runs)?;
         Ok(())
     }
 
@@ -1065,43 +1017,35 @@ impl ScalingView {
             }
         };
         let xr = -2.5..2.5;
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("Fitted ÷ {ref_name} value, 95% interval (log scale)"),
-                theme.text(14.0),
-            )
-            .margin(8)
-            .margin_right(16)
-            .x_label_area_size(30)
-            .y_label_area_size(8)
-            .build_cartesian_2d(xr.clone(), 0.0..6.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .disable_y_axis()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(theme.grid)
-            .axis_style(theme.muted)
-            .label_style(theme.muted_text(11.0))
-            .x_labels(6)
-            .x_label_formatter(&|v| {
-                let r = 2f64.powf(*v);
-                match v.round() as i32 {
-                    _ if (v - v.round()).abs() > 1e-6 => String::new(),
-                    0 => "×1".into(),
-                    k if k > 0 => format!("×{r:.0}"),
-                    k => format!("×1/{}", 2i32.pow((-k) as u32)),
-                }
-            })
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.0), (0.0, 6.0)],
-                theme.muted.stroke_width(1),
-            ))
-            .map_err(err)?;
+        let x_fmt = |v: &f64| {
+            let r = 2f64.powf(*v);
+            match v.round() as i32 {
+                _ if (v - v.round()).abs() > 1e-6 => String::new(),
+                0 => "×1".into(),
+                k if k > 0 => format!("×{r:.0}"),
+                k => format!("×1/{}", 2i32.pow((-k) as u32)),
+            }
+        };
+        let title = format!("Fitted ÷ {ref_name} value, 95% interval (log scale)");
+        let mut chart = plot_chart(
+            area,
+            theme,
+            &Axes {
+                margin_right: 16,
+                x_area: 30,
+                y_area: 8,
+                x_fmt: &x_fmt,
+                // No y axis: the rows are labelled in the plot.
+                y_mesh: false,
+                y_axis: false,
+                ..Axes::new(&title, xr.clone(), 0.0..6.0, "", "")
+            },
+        )?;
+        polyline(
+            &mut chart,
+            &[(0.0, 0.0), (0.0, 6.0)],
+            theme.muted.stroke_width(1),
+        )?;
         let plot_area = chart.plotting_area().clone();
         let strip = plot_area.strip_coord_spec();
         let names = ["E", "A", "B", "α", "β", "a = β/(α+β)"];
@@ -1155,19 +1099,20 @@ impl ScalingView {
                 } else {
                     theme.palette[1]
                 };
-                chart
-                    .draw_series(LineSeries::new(
-                        [(ratio(i.lo), y_bar), (ratio(i.hi), y_bar)],
-                        colour.stroke_width(4),
-                    ))
-                    .map_err(err)?;
+                polyline(
+                    &mut chart,
+                    &[(ratio(i.lo), y_bar), (ratio(i.hi), y_bar)],
+                    colour.stroke_width(4),
+                )?;
             }
-            chart
-                .draw_series([
-                    Circle::new((ratio(i.estimate), y_bar), 5, theme.fg.filled()),
-                    Circle::new((ratio(i.estimate), y_bar), 5, theme.bg.stroke_width(1)),
-                ])
-                .map_err(err)?;
+            let at = (ratio(i.estimate), y_bar);
+            discs(
+                &mut chart,
+                &[
+                    (at, 5, theme.fg.filled()),
+                    (at, 5, theme.bg.stroke_width(1)),
+                ],
+            )?;
         }
         Ok(())
     }
@@ -1204,12 +1149,12 @@ impl ScalingView {
             vec![what, progress]
         };
         for (k, line) in lines.iter().enumerate() {
-            top.draw(&Text::new(
-                line.clone(),
+            px_text(
+                &top,
+                line,
                 (12, 12 + 18 * k as i32),
-                theme.text(12.5).pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+                &theme.text(12.5).pos(Pos::new(HPos::Left, VPos::Center)),
+            )?;
         }
         draw_legend(
             &top,
