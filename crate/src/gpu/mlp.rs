@@ -16,8 +16,9 @@ use wgpu::util::DeviceExt;
 
 use super::{bind, layout, read_f32, storage, GpuContext, READ, READ_WRITE, UNIFORM};
 
-/// The WGSL source (validated by naga in `tests/wgsl.rs`).
-pub const WGSL: &str = include_str!("mlp.wgsl");
+/// The WGSL source (validated by naga in `tests/wgsl.rs`), its comments stripped at compile
+/// time (`wgsl!`).
+pub const WGSL: &str = wgsl!(include_str!("mlp.wgsl"));
 
 /// Inputs per row: x (2) and the time embedding (16).
 pub const INPUTS: usize = 18;

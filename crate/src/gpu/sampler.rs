@@ -19,8 +19,9 @@ use wgpu::util::DeviceExt;
 use super::mlp::{f32_bytes, groups, param_count, MAX_HIDDEN};
 use super::{read_f32, storage, GpuContext, READ, READ_WRITE};
 
-/// The WGSL source (validated by naga in `tests/wgsl.rs`).
-pub const WGSL: &str = include_str!("sampler.wgsl");
+/// The WGSL source (validated by naga in `tests/wgsl.rs`), its comments stripped at compile
+/// time (`wgsl!`).
+pub const WGSL: &str = wgsl!(include_str!("sampler.wgsl"));
 
 /// The noise counter of the initial draw x_T (flow: x_0), as in the spec.
 pub const INIT_NOISE_STEP: u32 = 0xFFFF_FFFF;
