@@ -14,7 +14,8 @@
 //!   tables run by one generic update;
 //! - [`swd`]: the sliced Wasserstein distance, the one measure of sample quality;
 //! - [`weights`]: the weights file (CLI output, the widgets' default weights);
-//! - [`cli`]: `mlplay diffusion-schedule`, `diffusion-train`, `diffusion-sample`.
+//! - [`cli`]: `mlplay diffusion-schedule`, `diffusion-train`, `diffusion-sample`;
+//! - [`widget`]: the parameter tables of the two widgets and their headless core.
 //!
 //! All arithmetic is f32 so that the GPU kernels and the CPU twin agree to f32 rounding; the
 //! interface between the two is written down in `/work/diffusion-spec.md` (and in the module
@@ -29,3 +30,4 @@ pub mod schedule;
 pub mod swd;
 pub mod train;
 pub mod weights;
+pub mod widget;

@@ -286,6 +286,40 @@ impl Run {
         self.row += 1;
     }
 
+    /// Apply the current row to particles `cursor..cursor + count` only (the page slices a
+    /// row into pieces that fit a frame); returns the new cursor, and moves to the next row
+    /// when the cursor reaches n. Particles are independent, so the result does not depend
+    /// on how rows are sliced.
+    pub fn step_particles(&mut self, net: &Mlp, cursor: usize, count: usize) -> usize {
+        if self.done() {
+            return 0;
+        }
+        let n = self.n();
+        let (lo, hi) = (cursor.min(n), (cursor + count).min(n));
+        let r = self.row;
+        let [a, b, c, d] = self.plan.rows[r];
+        let out = eval_net(net, &self.x[2 * lo..2 * hi], self.plan.s[r]); // (hi - lo, 2)
+        for i in lo..hi {
+            let z = if c != 0.0 {
+                noise::normal2(self.seed, r as u32, i as u32)
+            } else {
+                [0.0, 0.0]
+            };
+            for (ch, zc) in z.into_iter().enumerate() {
+                let k = 2 * i + ch;
+                let o = out[k - 2 * lo];
+                self.x[k] = a * self.x[k] + b * o + c * zc + d * self.prev[k];
+                self.prev[k] = o;
+            }
+        }
+        if hi >= n {
+            self.row += 1;
+            0
+        } else {
+            hi
+        }
+    }
+
     /// Apply the next row to every particle with the network `net`.
     pub fn step(&mut self, net: &Mlp) {
         self.step_with(&mut |x, s| eval_net(net, x, s));

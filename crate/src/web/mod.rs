@@ -9,6 +9,7 @@
 mod attention;
 mod attn_draw;
 mod cartpole;
+mod diffusion;
 mod dpo;
 mod flash;
 mod gpu;
