@@ -492,3 +492,66 @@ fn gpu_sampler_equals_the_cpu_sampler_for_the_same_noise() {
     }
     println!("sampler: worst |diff| / bound row by row {worst_row:.3}, end to end {worst_end:.3}");
 }
+
+/// `GpuRun` is `Trainer`'s run with the steps on the GPU: the same batches and learning rates
+/// as `GpuTrainer` driven by hand from a twin `Trainer` (bit for bit: the same kernels on the
+/// same inputs), the bookkeeping carried over, Adam's state resumable both ways, and it learns
+/// (the loss on two moons falls).
+#[test]
+fn a_gpu_run_takes_the_trainers_steps_and_learns() {
+    use mlplay::diffusion::data::Dataset;
+    use mlplay::diffusion::train::{TrainConfig, Trainer};
+    use mlplay::gpu::mlp::GpuRun;
+    let ctx = ctx();
+    let config = TrainConfig {
+        hidden: 32,
+        batch: 100,
+        steps: 60,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let moons = Dataset::from_name("moons").unwrap();
+    let mut run = GpuRun::new(
+        ctx,
+        mlp_kernels(),
+        Trainer::new(config.clone(), moons.clone()),
+    )
+    .unwrap();
+    // The same by hand.
+    let mut twin = Trainer::new(config.clone(), moons.clone());
+    let mut by_hand =
+        GpuTrainer::new(ctx, mlp_kernels(), 32, 100, &twin.model.net.params, 0.0).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..config.steps {
+        run.step(ctx).unwrap();
+        losses.push(block_on(run.loss(ctx)).unwrap());
+        by_hand.lr = twin.lr_now();
+        let (x, y) = twin.draw_batch();
+        by_hand.step(ctx, x.view(), y.view()).unwrap();
+        twin.model.steps += 1;
+    }
+    block_on(run.sync(ctx)).unwrap();
+    assert_eq!(
+        run.cpu.model.net.params,
+        block_on(by_hand.params(ctx)).unwrap()
+    );
+    assert_eq!((run.cpu.model.steps, run.cpu.adam.n), (60, 60));
+    assert!(run.cpu.done());
+    // Resuming on the CPU from the synced state (with a longer schedule: at its end the
+    // cosine decay has brought the learning rate to 0) is one more Adam step of the twin's kind.
+    let before = run.cpu.model.net.params.clone();
+    run.cpu.config.steps = 120;
+    run.cpu.step();
+    assert_eq!(run.cpu.adam.n, 61);
+    assert!(
+        run.cpu.model.net.params != before,
+        "the resumed CPU step moved nothing"
+    );
+    // Learning: the mean loss of the last ten steps well below the first ten's.
+    let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
+    let last: f32 = losses[50..].iter().sum::<f32>() / 10.0;
+    assert!(
+        last < 0.8 * first,
+        "loss {first} -> {last} over 60 GPU steps"
+    );
+}

@@ -384,6 +384,33 @@ impl GpuTrainer {
         Ok(())
     }
 
+    /// Adam's m and v now (the parameters' layout each).
+    pub async fn moments(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>), String> {
+        let mut mv = read_f32(ctx, &self.moments, 2 * self.n_params).await?;
+        let v = mv.split_off(self.n_params);
+        Ok((mv, v))
+    }
+
+    /// Replace the parameters and Adam's state (m, v and the step count n), to resume a run.
+    pub fn set_state(
+        &mut self,
+        ctx: &GpuContext,
+        params: &[f32],
+        m: &[f32],
+        v: &[f32],
+        n: u32,
+    ) -> Result<(), String> {
+        self.set_params(ctx, params)?;
+        if m.len() != self.n_params || v.len() != self.n_params {
+            return Err("Adam's m and v have the parameters' length".to_string());
+        }
+        let mut mv = m.to_vec();
+        mv.extend_from_slice(v);
+        ctx.queue.write_buffer(&self.moments, 0, &f32_bytes(&mv));
+        self.steps = n;
+        Ok(())
+    }
+
     /// The parameter buffer, for kernels that read it (the sampler).
     pub fn theta(&self) -> &wgpu::Buffer {
         &self.theta
@@ -436,4 +463,61 @@ fn encode(pass: &mut wgpu::ComputePass<'_>, passes: &[Pass]) {
 /// Little-endian bytes of f32s (what a storage buffer holds).
 pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A training run of `crate::diffusion::train::Trainer` with its steps on the GPU: the CPU
+/// side keeps the configuration, the data set and the batch generator (the same batches, in
+/// the same order, as the CPU run), the learning-rate schedule and the step count; the GPU
+/// holds the parameters and Adam's state. [`GpuRun::sync`] brings them back into the
+/// trainer's model and Adam, after which the CPU could carry on exactly where the GPU stopped.
+pub struct GpuRun {
+    pub cpu: crate::diffusion::train::Trainer,
+    pub gpu: GpuTrainer,
+}
+
+impl GpuRun {
+    /// Start from the trainer's current model and Adam state.
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &MlpKernels,
+        cpu: crate::diffusion::train::Trainer,
+    ) -> Result<GpuRun, String> {
+        let net = &cpu.model.net;
+        let mut gpu = GpuTrainer::new(
+            ctx,
+            kernels,
+            net.hidden,
+            cpu.config.batch,
+            &net.params,
+            cpu.lr_now(),
+        )?;
+        gpu.set_state(ctx, &net.params, &cpu.adam.m, &cpu.adam.v, cpu.adam.n)?;
+        Ok(GpuRun { cpu, gpu })
+    }
+
+    /// One step as `Trainer::step` takes it (the next batch, the scheduled learning rate),
+    /// submitted to the GPU; the loss is not read back (see [`GpuRun::loss`]).
+    pub fn step(&mut self, ctx: &GpuContext) -> Result<(), String> {
+        self.gpu.lr = self.cpu.lr_now();
+        let (x, y) = self.cpu.draw_batch();
+        self.gpu.step(ctx, x.view(), y.view())?;
+        self.cpu.model.steps += 1;
+        Ok(())
+    }
+
+    /// The loss of the last step (on its batch, before its update).
+    pub async fn loss(&self, ctx: &GpuContext) -> Result<f32, String> {
+        self.gpu.loss(ctx).await
+    }
+
+    /// The GPU's parameters and Adam state into the trainer (`cpu.model.net`, `cpu.adam`).
+    pub async fn sync(&mut self, ctx: &GpuContext) -> Result<(), String> {
+        self.cpu.model.net.params = self.gpu.params(ctx).await?;
+        let (m, v) = self.gpu.moments(ctx).await?;
+        self.cpu.adam.m = m;
+        self.cpu.adam.v = v;
+        self.cpu.adam.n = self.gpu.steps;
+        self.cpu.adam.lr = self.gpu.lr;
+        Ok(())
+    }
 }
