@@ -13,7 +13,7 @@
 #   bash .devbin/h200_diffusion.sh
 # What comes back under $OUT: wgpu.log, torch.log, diffusion-gpu.json, diffusion-torch-cuda*.json.
 #
-# The wgpu side times GpuTrainer::step (10 dispatches in one submit per step, the batch
+# The wgpu side times GpuTrainer::step (9 dispatches in one submit per step, the batch
 # uploaded each step) and GpuSampler::run (one dispatch per step), host clock to a readback;
 # the PyTorch side eager fp32 (TF32 off), Adam plain and fused, CUDA-synchronised. Same MLP
 # (18 -> H -> H -> H -> 2, SiLU), batch, learning rate and DDPM-shaped sampler on both.

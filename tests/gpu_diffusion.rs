@@ -3,8 +3,11 @@
 //! batch sizes and particle counts that are and are not multiples of the workgroup (64) and
 //! of the gradient chunk (32). Runs with `cargo test --features gpu` (as `./build.sh test`).
 //!
-//! Tolerances. Both sides compute in f32 with the same dot-product order (four running sums,
-//! see mlp.wgsl `dot4`); what may differ, with u = 2^-24 the unit roundoff:
+//! Tolerances. Both sides compute in f32; the trainer's forward pass even adds in the twin's
+//! order (four running sums, see mlp.wgsl `dot4`), the sampler in plain order (16 particles
+//! per workgroup). What may differ, with u = 2^-24 the unit roundoff:
+//! - the summation order (sampler): a dot product of k terms errs by at most (k - 1) u
+//!   sum_i |w_i a_i| on either side, whatever the order;
 //! - exp: WGSL allows 3 + 2|x| ulp, the twin rounds an f64 exp; a GPU may also contract a*b + c
 //!   into one fused multiply-add. Each activation then carries a relative error of a few u,
 //!   and a dot product of k terms passes on at most k u sum_i |w_i a_i| of it.

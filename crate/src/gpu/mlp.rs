@@ -4,7 +4,7 @@
 //! /work/diffusion-spec.md (18 -> H -> H -> H -> 2, SiLU, L = 1/(2B) sum (out - y)^2).
 //!
 //! [`GpuTrainer`] holds the parameters, Adam's m and v and all scratch on the device. One
-//! [`GpuTrainer::step`] uploads a batch (B x 18 inputs, B x 2 targets) and submits ten
+//! [`GpuTrainer::step`] uploads a batch (B x 18 inputs, B x 2 targets) and submits nine
 //! dispatches in one compute pass (three hidden layers, the output layer with the loss terms,
 //! three backward layers, the per-chunk gradient sums, the chunk reduction with Adam); nothing
 //! comes back unless asked: [`GpuTrainer::loss`] (one float), [`GpuTrainer::params`],
