@@ -433,6 +433,7 @@ cmd_bench() {
   node bench/run.mjs || rc=$?
   node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
   node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
+  node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }
