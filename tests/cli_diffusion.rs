@@ -177,6 +177,7 @@ fn train_writes_the_weights_the_core_computes_and_sample_reads_them() {
         (vec!["diffusion-train", "--dataset", "dino", "--out", f], 2),
         (vec!["diffusion-train", "--dataset", "drawn", "--out", f], 2),
         (vec!["diffusion-train", "--method", "score", "--out", f], 2),
+        (vec!["diffusion-train", "--backend", "tpu", "--out", f], 2),
     ] {
         assert_eq!(mlplay(&args).0, code, "{args:?}");
     }
@@ -229,5 +230,90 @@ fn train_writes_the_weights_the_core_computes_and_sample_reads_them() {
         2,
         "drawn weights need --points"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--backend gpu` (builds with the gpu feature, on lavapipe in CI): the WGSL sampler's
+/// samples equal the CPU's to f32 rounding, and the GPU training steps' losses the CPU's.
+#[cfg(feature = "gpu")]
+#[test]
+fn gpu_backend_matches_the_cpu() {
+    let w = concat!(env!("CARGO_MANIFEST_DIR"), "/www/weights/moons-ddpm.bin");
+    let args = |b: &'static str| {
+        vec![
+            "diffusion-sample",
+            "--weights",
+            w,
+            "--sampler",
+            "ddim",
+            "--steps",
+            "20",
+            "--n",
+            "300",
+            "--seed",
+            "3",
+            "--backend",
+            b,
+        ]
+    };
+    let (code, out, err) = mlplay(&args("gpu"));
+    if code != 0 && (err.contains("adapter") || err.contains("GPU")) {
+        eprintln!("no GPU adapter here, skipped: {err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    let g: Value = serde_json::from_str(&out).unwrap();
+    let c = json(&args("cpu"));
+    assert!(g["backend"].as_str().unwrap().starts_with("gpu: "));
+    // Same network, noise and coefficients; the kernel's sums run in another order and its
+    // ln/cos/sin are WGSL's, so each of the 20 steps adds rounding of a few 1e-7 relative to
+    // |x| ~ 2 (seen: 5e-6 at most on lavapipe); 1e-4 leaves 20x room and is 1000x below the
+    // distance between two different samples' points.
+    for (p, q) in g["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(c["samples"].as_array().unwrap())
+    {
+        for (a, b) in nums(p).iter().zip(nums(q)) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("mlplay-diffusion-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let train = |b: &str, f: &str| {
+        let out = dir.join(f);
+        json(&[
+            "diffusion-train",
+            "--dataset",
+            "ring",
+            "--method",
+            "flow",
+            "--steps",
+            "5",
+            "--hidden",
+            "16",
+            "--batch",
+            "64",
+            "--seed",
+            "5",
+            "--backend",
+            b,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (lg, lc) = (
+        nums(&train("gpu", "g.bin")["loss"]),
+        nums(&train("cpu", "c.bin")["loss"]),
+    );
+    // The same batches from the same start: the losses agree to f32 rounding of the sums
+    // (relative 1e-5 over 64 rows x 2 outputs), drifting only through Adam's tiny updates.
+    for (a, b) in lg.iter().zip(&lc) {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs(),
+            "loss {a} (gpu) vs {b} (cpu)"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -95,15 +95,81 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
     }
 }
 
-fn check_backend(pairs: &[(String, String)]) -> Result<(), (u8, String)> {
+/// `--backend`: false for cpu, true for gpu (the WGSL kernels of `gpu::mlp` and
+/// `gpu::sampler`, in builds with the `gpu` feature).
+fn gpu_backend(pairs: &[(String, String)]) -> Result<bool, (u8, String)> {
     match get(pairs, "backend").unwrap_or("cpu") {
-        "cpu" => Ok(()),
+        "cpu" => Ok(false),
+        "gpu" if cfg!(feature = "gpu") => Ok(true),
         "gpu" => Err((
             1,
-            "--backend gpu: the WGSL diffusion kernels are not in this build yet; use --backend cpu".into(),
+            "--backend gpu: this mlplay was built without the gpu feature (cargo build --features gpu); use --backend cpu".into(),
         )),
         v => Err(usage(format!("invalid value {v:?} for --backend: cpu or gpu"))),
     }
+}
+
+/// Train to the end on the GPU: the trainer draws the batches and schedules the learning
+/// rate as on the CPU, the kernels run forward, backward and Adam; every step's loss is read
+/// back for the curve. Returns the trainer with the GPU's weights and Adam state.
+#[cfg(feature = "gpu")]
+fn train_gpu(t: Trainer) -> Result<(Trainer, String), String> {
+    use crate::gpu::{block_on, mlp::GpuRun, mlp::MlpKernels, GpuContext};
+    let ctx = GpuContext::acquire_blocking()?;
+    let kernels = MlpKernels::new(&ctx)?;
+    let mut run = GpuRun::new(&ctx, &kernels, t)?;
+    let mut losses = Vec::new();
+    while !run.cpu.done() {
+        run.step(&ctx)?;
+        losses.push(block_on(run.loss(&ctx))?);
+    }
+    block_on(run.sync(&ctx))?;
+    run.cpu.losses = losses;
+    Ok((run.cpu, ctx.adapter_name()))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn train_gpu(_t: Trainer) -> Result<(Trainer, String), String> {
+    Err("built without the gpu feature".into())
+}
+
+/// Sample on the GPU: every row's coefficients and embedding uploaded once, one dispatch per
+/// row, one readback at the end.
+#[cfg(feature = "gpu")]
+fn sample_gpu(
+    net: &super::mlp::Mlp,
+    plan: &Plan,
+    seed: u32,
+    n: usize,
+) -> Result<(Vec<f32>, String), String> {
+    use crate::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels, INIT_NOISE_STEP};
+    use crate::gpu::{block_on, GpuContext};
+    let ctx = GpuContext::acquire_blocking()?;
+    let kernels = SamplerKernels::new(&ctx)?;
+    let stages = stages_from_plan(plan);
+    let s = GpuSampler::new(
+        &ctx,
+        &kernels,
+        &net.params,
+        net.hidden,
+        n,
+        seed,
+        INIT_NOISE_STEP,
+        &stages,
+        0,
+    )?;
+    s.run(&ctx)?;
+    Ok((block_on(s.positions(&ctx))?, ctx.adapter_name()))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn sample_gpu(
+    _net: &super::mlp::Mlp,
+    _plan: &Plan,
+    _seed: u32,
+    _n: usize,
+) -> Result<(Vec<f32>, String), String> {
+    Err("built without the gpu feature".into())
 }
 
 fn dataset(pairs: &[(String, String)], name: &str) -> Result<Dataset, (u8, String)> {
@@ -152,12 +218,19 @@ fn train(args: &[String]) -> Result<Json, (u8, String)> {
         steps: number(&pairs, "steps", Some(d.steps), 1, 10_000_000)?,
         seed: number(&pairs, "seed", Some(0u64), 0, u32::MAX as u64)?,
     };
-    check_backend(&pairs)?;
+    let gpu = gpu_backend(&pairs)?;
     let out = get(&pairs, "out").ok_or_else(|| usage("--out FILE is required".into()))?;
     let start = std::time::Instant::now();
     let mut t = Trainer::new(config, ds);
-    while !t.done() {
-        t.step();
+    let mut backend = "cpu".to_string();
+    if gpu {
+        let (trained, adapter) = train_gpu(t).map_err(|e| (1, format!("--backend gpu: {e}")))?;
+        t = trained;
+        backend = format!("gpu: {adapter}");
+    } else {
+        while !t.done() {
+            t.step();
+        }
     }
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     std::fs::write(out, weights::to_bytes(&t.model))
@@ -177,7 +250,7 @@ fn train(args: &[String]) -> Result<Json, (u8, String)> {
         ("hidden", Json::Num(t.config.hidden as f64)),
         ("steps", Json::Num(t.model.steps as f64)),
         ("seed", Json::Num(t.config.seed as f64)),
-        ("backend", Json::str("cpu")),
+        ("backend", Json::str(backend)),
         ("loss_window", Json::Num(w as f64)),
         ("loss", Json::nums(&curve)),
         ("final_loss", Json::Num(*curve.last().unwrap_or(&f64::NAN))),
@@ -236,7 +309,7 @@ fn sample(args: &[String]) -> Result<Json, (u8, String)> {
     let k = number(&pairs, "steps", Some(max_steps.min(50)), 1, max_steps)?;
     let n = number(&pairs, "n", Some(1000usize), 1, 100_000)?;
     let seed = number(&pairs, "seed", Some(0u32), 0, u32::MAX)?;
-    check_backend(&pairs)?;
+    let gpu = gpu_backend(&pairs)?;
     let plan = if sampler.is_flow() {
         Plan::flow(sampler, k)
     } else {
@@ -249,9 +322,17 @@ fn sample(args: &[String]) -> Result<Json, (u8, String)> {
         Dataset::from_name(data::NAMES[model.dataset]).map_err(usage)?
     };
     let start = std::time::Instant::now();
-    let mut run = Run::new(plan, seed, n);
-    let evals = run.plan.len();
-    let x = run.finish(&model.net).to_vec();
+    let evals = plan.len();
+    let (x, backend) = if gpu {
+        let (x, adapter) = sample_gpu(&model.net, &plan, seed, n)
+            .map_err(|e| (1, format!("--backend gpu: {e}")))?;
+        (x, format!("gpu: {adapter}"))
+    } else {
+        (
+            Run::new(plan, seed, n).finish(&model.net).to_vec(),
+            "cpu".to_string(),
+        )
+    };
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     let swd = swd::to_dataset(&x, &ds);
     Ok(Json::obj([
@@ -262,7 +343,7 @@ fn sample(args: &[String]) -> Result<Json, (u8, String)> {
         ("network_evaluations", Json::Num(evals as f64)),
         ("n", Json::Num(n as f64)),
         ("seed", Json::Num(seed as f64)),
-        ("backend", Json::str("cpu")),
+        ("backend", Json::str(backend)),
         ("swd", Json::Num(swd)),
         ("wall_ms", Json::Num(wall_ms)),
         (
