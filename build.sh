@@ -434,6 +434,7 @@ cmd_bench() {
   node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
   node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
   node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
+  node bench/diffusion_page.mjs || rc=$? # <ml-diffusion>/<ml-flow-matching>: in-page training to the threshold, playback
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }
