@@ -2,7 +2,7 @@
 //!
 //! Map of the crate:
 //! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`],
-//!   [`scaling`], [`dpo`], [`grpo`], [`attention`], [`flash`], [`kvcache`];
+//!   [`scaling`], [`dpo`], [`grpo`], [`attention`], [`flash`], [`kvcache`], [`transformer`];
 //!   [`cartpole`] (the environment), [`nn`] (MLP, backward pass, Adam), [`ppo`] (the trainer),
 //!   with [`cartpole_ppo`] the widget's table, presets and CLI;
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
@@ -33,6 +33,7 @@ pub mod ppo_clip;
 pub mod rng;
 pub mod rope;
 pub mod scaling;
+pub mod transformer;
 pub mod widgets;
 
 #[cfg(feature = "gpu")]

@@ -13,6 +13,7 @@
 //! mlplay dpo|grpo [--key value]...   trainers: one JSON line per logged step
 //! mlplay attention --seq-len N --head-dim D --heads H --kv-heads G --causal true|false
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
+//! mlplay transformer --task NAME --layers L --heads H --d-model D --pos P --steps K --seed S --backend cpu --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
 //! mlplay diffusion-schedule|diffusion-train|diffusion-sample ...   (diffusion::cli)
 //! ```
@@ -36,7 +37,9 @@ const USAGE: &str =
      mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n       \
      mlplay diffusion-schedule --schedule linear|cosine --steps T --json\n       \
      mlplay diffusion-train --dataset NAME --method ddpm|flow --steps N --seed S --backend cpu|gpu --out FILE --json\n       \
-     mlplay diffusion-sample --weights FILE --sampler ddpm|ddim|euler|midpoint --steps K --n COUNT --seed S --backend cpu|gpu --json\n";
+     mlplay diffusion-sample --weights FILE --sampler ddpm|ddim|euler|midpoint --steps K --n COUNT --seed S --backend cpu|gpu --json\n       \
+     mlplay transformer --task copy|reverse|induction|brackets|text --layers L --heads H --d-model D\n       \
+       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");
@@ -117,6 +120,21 @@ fn main() -> ExitCode {
                 Err((2, msg)) => usage_error(&msg),
                 Err((code, msg)) => {
                     eprintln!("mlplay attention: {msg}");
+                    ExitCode::from(code)
+                }
+            }
+        }
+        "transformer" => {
+            return match mlplay::transformer::cli(&args[1..]) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err((2, msg)) => usage_error(&msg),
+                Err((code, msg)) => {
+                    eprintln!("mlplay transformer: {msg}");
                     ExitCode::from(code)
                 }
             }
