@@ -100,7 +100,7 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 fn gpu_backend(pairs: &[(String, String)]) -> Result<bool, (u8, String)> {
     match get(pairs, "backend").unwrap_or("cpu") {
         "cpu" => Ok(false),
-        "gpu" if cfg!(feature = "gpu") => Ok(true),
+        "gpu" if cfg!(all(feature = "gpu", not(target_arch = "wasm32"))) => Ok(true),
         "gpu" => Err((
             1,
             "--backend gpu: this mlplay was built without the gpu feature (cargo build --features gpu); use --backend cpu".into(),
@@ -112,7 +112,7 @@ fn gpu_backend(pairs: &[(String, String)]) -> Result<bool, (u8, String)> {
 /// Train to the end on the GPU: the trainer draws the batches and schedules the learning
 /// rate as on the CPU, the kernels run forward, backward and Adam; every step's loss is read
 /// back for the curve. Returns the trainer with the GPU's weights and Adam state.
-#[cfg(feature = "gpu")]
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 fn train_gpu(t: Trainer) -> Result<(Trainer, String), String> {
     use crate::gpu::{block_on, mlp::GpuRun, mlp::MlpKernels, GpuContext};
     let ctx = GpuContext::acquire_blocking()?;
@@ -128,14 +128,14 @@ fn train_gpu(t: Trainer) -> Result<(Trainer, String), String> {
     Ok((run.cpu, ctx.adapter_name()))
 }
 
-#[cfg(not(feature = "gpu"))]
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
 fn train_gpu(_t: Trainer) -> Result<(Trainer, String), String> {
     Err("built without the gpu feature".into())
 }
 
 /// Sample on the GPU: every row's coefficients and embedding uploaded once, one dispatch per
 /// row, one readback at the end.
-#[cfg(feature = "gpu")]
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 fn sample_gpu(
     net: &super::mlp::Mlp,
     plan: &Plan,
@@ -162,7 +162,7 @@ fn sample_gpu(
     Ok((block_on(s.positions(&ctx))?, ctx.adapter_name()))
 }
 
-#[cfg(not(feature = "gpu"))]
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
 fn sample_gpu(
     _net: &super::mlp::Mlp,
     _plan: &Plan,
