@@ -527,6 +527,7 @@ class MlWidget extends HTMLElement {
 
   /** A file the view asks for (default weights): fetched once per path, relative to this file. */
   #fetchResource() {
+    if (this.#failed) return;
     const path = this.#guard(() => this.#h().resource());
     if (!path || this.#fetched.has(path)) return;
     this.#fetched.add(path);
