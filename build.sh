@@ -6,6 +6,7 @@
 #   ./build.sh test      fmt, clippy (native + wasm), cargo test, build, wasm tests in
 #                        Chromium, JS lint, browser end-to-end tests (WebGPU on and off)
 #   ./build.sh bench     build, then size / startup / heap benchmarks (docs/BENCHMARKS.md)
+#   ./build.sh weights   retrain the diffusion widgets' default weights (www/weights/, CLI)
 #
 # Tools are installed when missing, quietly (logs under target/build-logs/):
 # the wasm32 rustup target, wasm-bindgen-cli (pinned, in ${MLPLAY_TOOLS:-~/.cache/mlplay}),
@@ -432,6 +433,8 @@ cmd_bench() {
   node bench/run.mjs || rc=$?
   node bench/cartpole.mjs || rc=$? # <ml-cartpole-ppo>: steps and wall time to solve, vs PyTorch
   node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
+  node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
+  node bench/diffusion_page.mjs || rc=$? # <ml-diffusion>/<ml-flow-matching>: in-page training to the threshold, playback
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }
@@ -439,7 +442,7 @@ cmd_bench() {
 # ------------------------------------------------------------------------------ main
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -448,10 +451,11 @@ main() {
     serve) cmd_serve ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
+    weights) tests/golden/diffusion_weights.sh ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '$1'" "use one of: build, serve, test, bench"
+      die "unknown command '$1'" "use one of: build, serve, test, bench, weights"
       ;;
   esac
 }

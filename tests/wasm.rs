@@ -174,3 +174,72 @@ async fn attention_kernels_on_webgpu_equal_the_cpu_twin() {
         }
     }
 }
+
+/// The denoiser's WGSL forward pass, its noise and its sampler stage on WebGPU equal the CPU
+/// twins (`mlplay::diffusion`). The two sides add in the same order, so what remains is exp
+/// (WGSL allows 3 + 2|x| ulp) and fused multiply-adds: tests/gpu_diffusion.rs derives bounds
+/// of a few hundred u times the absolute sizes summed; here 1e-5 absolute on outputs of order 1
+/// at H = 32 (lavapipe shows 2e-8), and the noise to 1.2e-6 max(|z|, 1) as there.
+#[wasm_bindgen_test]
+async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
+    use mlplay::diffusion::mlp::{input_rows, Mlp};
+    use mlplay::diffusion::noise::{normals, INITIAL_STEP};
+    use mlplay::diffusion::sample::{Plan, Run, Sampler};
+    use mlplay::diffusion::schedule::{Schedule, ScheduleKind};
+    use mlplay::gpu::mlp::{GpuTrainer, MlpKernels};
+    use mlplay::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels};
+    use mlplay::gpu::GpuContext;
+    use ndarray::Array2;
+    let ctx = GpuContext::acquire().await.expect(
+        "webdriver.json launches Chromium with --enable-unsafe-webgpu: an adapter is expected",
+    );
+    let (h, b) = (32, 70);
+    let net = Mlp::init(h, 5);
+    let points = Array2::from_shape_fn((b, 2), |(i, c)| ((i * 7 + c * 3) % 11) as f32 * 0.4 - 2.0);
+    let s: Vec<f32> = (0..b).map(|i| i as f32 / b as f32).collect();
+    let x = input_rows(points.view(), &s);
+    let kernels = MlpKernels::new(&ctx).unwrap();
+    let trainer = GpuTrainer::new(&ctx, &kernels, h, b, &net.params, 1e-3).unwrap();
+    let gpu = trainer.forward(&ctx, x.view()).await.unwrap();
+    let cpu = net.forward(x.view());
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert!(
+            (g - c).abs() <= 1e-5,
+            "forward: gpu {g} cpu {c} on {}",
+            ctx.adapter_name()
+        );
+    }
+
+    let sk = SamplerKernels::new(&ctx).unwrap();
+    let n = 100;
+    let sampler = GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &[], 0).unwrap();
+    sampler.run(&ctx).unwrap();
+    let z = sampler.positions(&ctx).await.unwrap();
+    let zc = normals(9, INITIAL_STEP, n);
+    for (g, c) in z.chunks(2).zip(zc.chunks(2)) {
+        let tol = 1.2e-6 * c[0].hypot(c[1]).max(1.0);
+        assert!(
+            (g[0] - c[0]).abs() <= tol && (g[1] - c[1]).abs() <= tol,
+            "noise: gpu {g:?} cpu {c:?}"
+        );
+    }
+    // The CPU sampler (sample::Run) and the GPU on three tables: DDPM on a short schedule
+    // (noise on every row but the last), Euler, and midpoint (the d coefficient); positions
+    // stay of order 1, so 1e-5 absolute is a few hundred u as in tests/gpu_diffusion.rs.
+    let short = Schedule::new(ScheduleKind::Linear, 10);
+    for plan in [
+        Plan::diffusion(Sampler::Ddpm { tilde: false }, &short, 10).unwrap(),
+        Plan::flow(Sampler::Euler, 3).unwrap(),
+        Plan::flow(Sampler::Midpoint, 2).unwrap(),
+    ] {
+        let stages = stages_from_plan(&plan);
+        let sampler =
+            GpuSampler::new(&ctx, &sk, &net.params, h, n, 9, INITIAL_STEP, &stages, 0).unwrap();
+        sampler.run(&ctx).unwrap();
+        let x1 = sampler.positions(&ctx).await.unwrap();
+        let mut run = Run::new(plan, 9, n);
+        for (g, c) in x1.iter().zip(run.finish(&net)) {
+            assert!((g - c).abs() <= 1e-5, "sampler: gpu {g} cpu {c}");
+        }
+    }
+}

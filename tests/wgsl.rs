@@ -39,6 +39,11 @@ fn every_shader_validates_without_optional_capabilities() {
             && files.iter().any(|f| f.ends_with("attention.wgsl")),
         "expected the attention shaders in {dir:?}, found {files:?}"
     );
+    assert!(
+        files.iter().any(|f| f.ends_with("mlp.wgsl"))
+            && files.iter().any(|f| f.ends_with("sampler.wgsl")),
+        "expected the diffusion shaders in {dir:?}, found {files:?}"
+    );
     for f in &files {
         let source = std::fs::read_to_string(f).unwrap();
         let module = validate(&f.display().to_string(), &source).unwrap_or_else(|e| panic!("{e}"));
@@ -80,6 +85,37 @@ fn entry_points_are_compute_with_the_documented_workgroup_sizes() {
     .unwrap();
     assert_eq!(flash.entry_points.len(), 1);
     assert_eq!(flash.entry_points[0].workgroup_size, [8, 16, 1]);
+}
+
+#[test]
+fn diffusion_entry_points_are_the_ones_the_host_dispatches() {
+    // crate/src/gpu/{mlp,sampler}.rs build pipelines by these names and dispatch 64-thread
+    // workgroups (the flat thread index of the shaders assumes 64).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crate/src/gpu");
+    for (file, names) in [
+        (
+            "mlp.wgsl",
+            &[
+                "forward_hidden",
+                "forward_out",
+                "backward_hidden",
+                "grad_partial",
+                "adam",
+                "loss_sum",
+            ][..],
+        ),
+        ("sampler.wgsl", &["init", "advance"][..]),
+    ] {
+        let module = validate(file, &std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        let found: Vec<(String, [u32; 3])> = module
+            .entry_points
+            .iter()
+            .map(|e| (e.name.clone(), e.workgroup_size))
+            .collect();
+        let want: Vec<(String, [u32; 3])> =
+            names.iter().map(|n| (n.to_string(), [64, 1, 1])).collect();
+        assert_eq!(found, want, "{file}");
+    }
 }
 
 #[test]

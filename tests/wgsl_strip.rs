@@ -3,7 +3,7 @@
 //! still validates with naga; plus hand-written cases for the stripper itself.
 #![cfg(feature = "gpu")]
 
-use mlplay::gpu::{attention, flash, strip_wgsl};
+use mlplay::gpu::{attention, flash, mlp, sampler, strip_wgsl};
 
 /// The reference: every line cut at its first `//`, trailing whitespace dropped, lines left
 /// empty dropped, each remaining line ended by a newline. Written with `str` methods,
@@ -23,7 +23,7 @@ fn strip(src: &str) -> String {
     String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
 }
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 4] = [
     (
         "attention.wgsl",
         include_str!("../crate/src/gpu/attention.wgsl"),
@@ -33,6 +33,16 @@ const FILES: [(&str, &str, &str); 2] = [
         "flash.wgsl",
         include_str!("../crate/src/gpu/flash.wgsl"),
         flash::WGSL,
+    ),
+    (
+        "mlp.wgsl",
+        include_str!("../crate/src/gpu/mlp.wgsl"),
+        mlp::WGSL,
+    ),
+    (
+        "sampler.wgsl",
+        include_str!("../crate/src/gpu/sampler.wgsl"),
+        sampler::WGSL,
     ),
 ];
 

@@ -128,6 +128,7 @@ class MlWidget extends HTMLElement {
   #budget = 8; // ms of training per frame: the page stays at display rate
   #drawnAt = 0;
   #background = 0; // animation frame of a non-trainer's background work
+  #fetched = new Set(); // resource paths asked for by this handle's view
   #ready;
   #resolveReady;
 
@@ -209,7 +210,7 @@ class MlWidget extends HTMLElement {
             spec.keys?.[i]
               ? ` tabindex="0" data-keys title="${esc(spec.keys[i])}" aria-roledescription="interactive figure"`
               : ""
-          }></canvas>
+          }${spec.pointer?.[i] ? ` data-pointer title="${esc(spec.pointer[i])}" style="touch-action:none"` : ""}></canvas>
           <p id="ml-desc-${i}" class="sr-only"></p>
           <div class="toolbar">
             <button data-export="png" data-panel="${i}" aria-label="Download panel ${i + 1} as PNG">PNG</button>
@@ -279,6 +280,23 @@ class MlWidget extends HTMLElement {
       if (canvas && this.#handle)
         this.#guard(() => this.#h().key(Number(canvas.dataset.panel), "Blur", false));
     });
+    // Panels that take pointer input (drawing points): events in the canvas's CSS pixels.
+    for (const type of ["pointerdown", "pointermove", "pointerup"]) {
+      root.addEventListener(type, (e) => {
+        const canvas = e.target.closest?.("canvas[data-pointer]");
+        if (!canvas || (type === "pointermove" && !e.buttons)) return;
+        if (type === "pointerdown") canvas.setPointerCapture?.(e.pointerId);
+        const r = canvas.getBoundingClientRect();
+        const panel = Number(canvas.dataset.panel);
+        const used = this.#guard(() =>
+          this.#h().pointer(panel, type.slice(7), e.clientX - r.left, e.clientY - r.top, r.width, r.height),
+        );
+        if (!used) return;
+        e.preventDefault();
+        if (type === "pointerup") this.#changed("pointer");
+        else this.#render({ only: [panel] });
+      });
+    }
     root.addEventListener("click", (e) => this.#onClick(e));
     for (const ev of ["focusin", "pointerover"]) {
       root.addEventListener(ev, (e) => this.#highlight(e.target.closest?.("[data-key]")?.dataset.key));
@@ -331,6 +349,7 @@ class MlWidget extends HTMLElement {
       this.#query = this.#handle.query();
       this.#handle.free();
       this.#handle = null;
+      this.#fetched.clear();
     }
   }
 
@@ -502,7 +521,29 @@ class MlWidget extends HTMLElement {
       badge.hidden = !backend;
     });
     this.#resolveReady();
+    this.#fetchResource();
     this.#work();
+  }
+
+  /** A file the view asks for (default weights): fetched once per path, relative to this file. */
+  #fetchResource() {
+    if (this.#failed) return;
+    const path = this.#guard(() => this.#h().resource());
+    if (!path || this.#fetched.has(path)) return;
+    this.#fetched.add(path);
+    const give = (bytes, error) => {
+      if (this.#failed || !this.#handle) return;
+      this.#guard(() => this.#note("resource", this.#h().provide(path, bytes, error)));
+      this.#syncControls();
+      this.#render();
+      this.#train();
+    };
+    fetch(new URL(path, here))
+      .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then(
+        (buf) => give(new Uint8Array(buf), ""),
+        (err) => give(new Uint8Array(0), String(err?.message || err)),
+      );
   }
 
   /** Background work of a widget that is not a trainer (a fit spread over frames): one

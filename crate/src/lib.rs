@@ -4,7 +4,8 @@
 //! - the math, ndarray + std only, one algorithm per file: [`ppo_clip`], [`rope`],
 //!   [`scaling`], [`dpo`], [`grpo`], [`attention`], [`flash`], [`kvcache`], [`transformer`];
 //!   [`cartpole`] (the environment), [`nn`] (MLP, backward pass, Adam), [`ppo`] (the trainer),
-//!   with [`cartpole_ppo`] the widget's table, presets and CLI;
+//!   with [`cartpole_ppo`] the widget's table, presets and CLI; [`diffusion`] (DDPM, DDIM
+//!   and flow matching on 2D data: the f32 denoiser, schedules, samplers, CLI and widget tables);
 //! - [`rng`]: the one seeded PRNG, passed explicitly (no global randomness);
 //! - [`params`]: one `ParamSpec` table per widget; attributes, URL parameters, sliders and
 //!   CLI flags are all validated against it;
@@ -19,6 +20,7 @@
 pub mod attention;
 pub mod cartpole;
 pub mod cartpole_ppo;
+pub mod diffusion;
 pub mod dpo;
 pub mod flash;
 pub mod grpo;

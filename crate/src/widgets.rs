@@ -5,6 +5,7 @@
 
 use crate::attention;
 use crate::cartpole_ppo;
+use crate::diffusion;
 use crate::flash;
 use crate::json::Json;
 use crate::kvcache;
@@ -25,6 +26,8 @@ pub const ALL: &[&WidgetSpec] = &[
     &attention::SPEC,
     &flash::SPEC,
     &kvcache::SPEC,
+    &diffusion::widget::DIFFUSION,
+    &diffusion::widget::FLOW,
 ];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
@@ -43,6 +46,7 @@ pub fn run(params: &Params) -> Json {
         "attention" => attention::widget_json(&attention::Config::from_params(params)),
         "flash-attention" => flash::widget_json(&flash::Config::from_params(params)),
         "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
+        "diffusion" | "flow-matching" => diffusion::widget::run(params),
         other => unreachable!("widget {other} is in the registry but has no core"),
     }
 }

@@ -15,6 +15,7 @@
 //!                  --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json
 //! mlplay transformer --task NAME --layers L --heads H --d-model D --pos P --steps K --seed S --backend cpu --json
 //! mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json
+//! mlplay diffusion-schedule|diffusion-train|diffusion-sample ...   (diffusion::cli)
 //! ```
 //! Bad keys or values exit with code 2 and a message naming the key and its allowed range.
 
@@ -34,6 +35,9 @@ const USAGE: &str =
                       --kernel naive|flash --backend cpu|gpu --seed S [--dump DIR] --json\n       \
      mlplay attention --widget [--key value]... [--json]   (<ml-attention>'s sentence data)\n       \
      mlplay kv-cache --preset NAME --context N --batch B --dtype bf16|fp16|fp32|int8 [--kv-heads G] --json\n       \
+     mlplay diffusion-schedule --schedule linear|cosine --steps T --json\n       \
+     mlplay diffusion-train --dataset NAME --method ddpm|flow --steps N --seed S --backend cpu|gpu --out FILE --json\n       \
+     mlplay diffusion-sample --weights FILE --sampler ddpm|ddim|euler|midpoint --steps K --n COUNT --seed S --backend cpu|gpu --json\n       \
      mlplay transformer --task copy|reverse|induction|brackets|text --layers L --heads H --d-model D\n       \
        --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
 
@@ -74,6 +78,19 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(msg) => usage_error(&msg),
+        };
+    }
+    if let Some(run) = mlplay::diffusion::cli::command(command) {
+        return match run(&args[1..]) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err((2, msg)) => usage_error(&msg),
+            Err((code, msg)) => {
+                eprintln!("mlplay {command}: {msg}");
+                ExitCode::from(code)
+            }
         };
     }
     // Commands whose arguments the parameter table cannot express (lists, CLI-only flags).

@@ -40,7 +40,10 @@ macro_rules! wgsl {
 }
 
 pub mod attention;
+pub mod diffusion_bench;
 pub mod flash;
+pub mod mlp;
+pub mod sampler;
 
 /// `src` without its `//` comments (WGSL has no string literals, so `//` always starts one),
 /// without the whitespace before them and without the lines left blank, written into `out`

@@ -11,6 +11,8 @@ use std::rc::Rc;
 
 use crate::gpu::attention::NaiveAttention;
 use crate::gpu::flash::FlashAttention;
+use crate::gpu::mlp::{GpuTrainer, MlpKernels};
+use crate::gpu::sampler::{GpuSampler, SamplerKernels, Stage, INIT_NOISE_STEP};
 use crate::gpu::GpuContext;
 
 /// The shared context and the kernels built on it (pipelines are compiled once per page).
@@ -20,6 +22,8 @@ pub(crate) struct Gpu {
     description: Option<String>,
     naive: RefCell<Option<Rc<NaiveAttention>>>,
     flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
+    mlp: RefCell<Option<Rc<MlpKernels>>>,
+    sampler: RefCell<Option<Rc<SamplerKernels>>>,
 }
 
 impl Gpu {
@@ -38,6 +42,62 @@ impl Gpu {
         let k = Rc::new(FlashAttention::new(&self.ctx, dp)?);
         self.flash.borrow_mut().insert(dp, k.clone());
         Ok(k)
+    }
+
+    /// The denoiser MLP's training kernels (forward, backward, Adam), compiled once per page.
+    pub fn mlp_kernels(&self) -> Result<Rc<MlpKernels>, String> {
+        if let Some(k) = self.mlp.borrow().as_ref() {
+            return Ok(k.clone());
+        }
+        let k = Rc::new(MlpKernels::new(&self.ctx)?);
+        *self.mlp.borrow_mut() = Some(k.clone());
+        Ok(k)
+    }
+
+    /// The particle sampler's kernels, compiled once per page.
+    pub fn sampler_kernels(&self) -> Result<Rc<SamplerKernels>, String> {
+        if let Some(k) = self.sampler.borrow().as_ref() {
+            return Ok(k.clone());
+        }
+        let k = Rc::new(SamplerKernels::new(&self.ctx)?);
+        *self.sampler.borrow_mut() = Some(k.clone());
+        Ok(k)
+    }
+
+    /// A trainer for the `hidden`-wide denoiser on batches of `batch` rows, from `params`.
+    pub fn mlp_trainer(
+        &self,
+        hidden: usize,
+        batch: usize,
+        params: &[f32],
+        lr: f32,
+    ) -> Result<GpuTrainer, String> {
+        let k = self.mlp_kernels()?;
+        GpuTrainer::new(&self.ctx, &k, hidden, batch, params, lr)
+    }
+
+    /// `n` particles drawn from `seed`'s x_T and moved by `stages` (see `gpu::sampler`).
+    pub fn sampler(
+        &self,
+        params: &[f32],
+        hidden: usize,
+        n: usize,
+        seed: u32,
+        stages: &[Stage],
+        n_traj: usize,
+    ) -> Result<GpuSampler, String> {
+        let k = self.sampler_kernels()?;
+        GpuSampler::new(
+            &self.ctx,
+            &k,
+            params,
+            hidden,
+            n,
+            seed,
+            INIT_NOISE_STEP,
+            stages,
+            n_traj,
+        )
     }
 
     /// "WebGPU: <adapter>" for badges.
@@ -167,6 +227,8 @@ pub(crate) fn with_gpu(f: impl FnOnce(Result<Rc<Gpu>, String>) + 'static) {
                     description: browser_adapter_description().await,
                     naive: RefCell::new(None),
                     flash: RefCell::new(HashMap::new()),
+                    mlp: RefCell::new(None),
+                    sampler: RefCell::new(None),
                 })),
                 Err(e) => Err(short_reason(&e)),
             };
@@ -264,6 +326,49 @@ pub async fn bench_attention(
         ),
     ])
     .to_string())
+}
+
+/// `benchDiffusion(hidden, batch, trainSteps, cpuTrainSteps, particles, sampleSteps,
+/// cpuParticles)`: training steps per second and sampling throughput (particles x steps per
+/// second) of the page's GPU kernels and of their CPU twins, in one run
+/// (`crate::gpu::diffusion_bench::measure`). Resolves to its JSON; rejects without a GPU.
+/// For `bench/diffusion.mjs`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchDiffusion)]
+pub async fn bench_diffusion(
+    hidden: usize,
+    batch: usize,
+    train_steps: usize,
+    cpu_train_steps: usize,
+    particles: usize,
+    sample_steps: usize,
+    cpu_particles: usize,
+) -> Result<String, wasm_bindgen::JsError> {
+    use crate::gpu::diffusion_bench::{measure, BenchConfig};
+    let fail = |e: String| wasm_bindgen::JsError::new(&e);
+    let (tx, rx) = futures_oneshot();
+    with_gpu(tx);
+    let gpu = rx.await.map_err(fail)?;
+    let cfg = BenchConfig {
+        hidden,
+        batch,
+        train_steps,
+        cpu_train_steps,
+        particles,
+        sample_steps,
+        cpu_particles,
+    };
+    let mut json = measure(
+        &gpu.ctx,
+        cfg,
+        |p, lr| gpu.mlp_trainer(hidden, batch, p, lr),
+        |p, seed, stages| gpu.sampler(p, hidden, particles, seed, stages, 0),
+    )
+    .await
+    .map_err(fail)?;
+    if let crate::json::Json::Obj(pairs) = &mut json {
+        pairs[0].1 = crate::json::Json::str(gpu.label());
+    }
+    Ok(json.to_string())
 }
 
 /// A callback-to-future bridge for `with_gpu` (single-threaded: Rc, no locks).

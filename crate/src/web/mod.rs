@@ -9,6 +9,7 @@
 mod attention;
 mod attn_draw;
 mod cartpole;
+mod diffusion;
 mod dpo;
 mod flash;
 mod gpu;
@@ -103,6 +104,40 @@ pub(crate) trait View {
     fn key(&mut self, _panel: usize, _key: &str, _down: bool) -> bool {
         false
     }
+    /// A file the view wants now, as a path relative to `mlplay.js` (default weights, say).
+    /// The page fetches each path once and hands the result to [`View::provide`].
+    fn resource(&self) -> Option<String> {
+        None
+    }
+    /// The bytes of `path`, or why they could not be fetched; `Err` becomes a notice.
+    fn provide(
+        &mut self,
+        _params: &Params,
+        _path: &str,
+        _bytes: Result<&[u8], &str>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// A short hint when panel `panel` takes pointer input (drawing points with a mouse or
+    /// finger); its canvas then gets the hint as its tooltip and `touch-action: none`.
+    fn pointer_hint(&self, _panel: usize) -> Option<&'static str> {
+        None
+    }
+    /// A pointer `kind` ("down", "move", "up") at (x, y) CSS px on panel `panel`, drawn at
+    /// `width` x `height` CSS px; true if it was used (the page then redraws).
+    #[allow(clippy::too_many_arguments)]
+    fn pointer(
+        &mut self,
+        _params: &Params,
+        _panel: usize,
+        _kind: &str,
+        _x: f64,
+        _y: f64,
+        _width: f64,
+        _height: f64,
+    ) -> bool {
+        false
+    }
     /// How many parameters (from the top of the table) the page shows at once; the rest go
     /// under "More settings". `None`: all of them.
     fn primary_params(&self) -> Option<usize> {
@@ -176,6 +211,14 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
         ),
         "flash-attention" => (Box::new(flash::FlashView::default()), &flash::INFO),
         "kv-cache" => (Box::new(kvcache::KvCacheView::default()), &kvcache::INFO),
+        "diffusion" => (
+            Box::new(diffusion::DiffusionView::new(false)),
+            &diffusion::INFO,
+        ),
+        "flow-matching" => (
+            Box::new(diffusion::DiffusionView::new(true)),
+            &diffusion::FLOW_INFO,
+        ),
         other => unreachable!("widget {other} has no web view"),
     }
 }
@@ -227,6 +270,14 @@ pub fn registry() -> String {
                         Json::Arr(
                             (0..info.panels.len())
                                 .map(|i| view.key_hint(i).map_or(Json::Null, Json::str))
+                                .collect(),
+                        ),
+                    ));
+                    pairs.push((
+                        "pointer".into(),
+                        Json::Arr(
+                            (0..info.panels.len())
+                                .map(|i| view.pointer_hint(i).map_or(Json::Null, Json::str))
                                 .collect(),
                         ),
                     ));
@@ -424,6 +475,42 @@ impl Handle {
     pub fn key(&mut self, panel: usize, key: &str, down: bool) -> bool {
         self.fresh();
         self.view.key(panel, key, down)
+    }
+
+    /// The path of a file the view wants fetched (relative to mlplay.js), or "".
+    pub fn resource(&mut self) -> String {
+        self.fresh().resource().unwrap_or_default()
+    }
+
+    /// The fetched bytes of `path` (`error` non-empty when the fetch failed); returns "" or
+    /// the reason they were refused.
+    pub fn provide(&mut self, path: &str, bytes: &[u8], error: &str) -> String {
+        self.fresh();
+        let got = if error.is_empty() {
+            Ok(bytes)
+        } else {
+            Err(error)
+        };
+        self.view
+            .provide(&self.params, path, got)
+            .err()
+            .unwrap_or_default()
+    }
+
+    /// A pointer event on a panel; true when the view used it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pointer(
+        &mut self,
+        panel: usize,
+        kind: &str,
+        x: f64,
+        y: f64,
+        width: f64,
+        height: f64,
+    ) -> bool {
+        self.fresh();
+        self.view
+            .pointer(&self.params, panel, kind, x, y, width, height)
     }
 
     /// Load a file's text (weights, say); returns "" or the reason it was refused.
