@@ -331,6 +331,9 @@ run_cargo_tests() {
   local log=$LOG_DIR/cargo-test.log
   # --features gpu: the WGSL kernels against their CPU twins on lavapipe (tests/gpu.rs).
   cargo test --features gpu 2>&1 | tee "$log"
+  # The learning tests that take minutes unoptimised (they are ignored in debug builds):
+  # diffusion and flow matching on two moons, and the shipped default weights.
+  cargo test --release --test diffusion_learn --test diffusion_weights 2>&1 | tee -a "$log"
 }
 
 run_wasm_tests() {
