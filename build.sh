@@ -330,10 +330,12 @@ lint_files() {
 run_cargo_tests() {
   local log=$LOG_DIR/cargo-test.log
   # --features gpu: the WGSL kernels against their CPU twins on lavapipe (tests/gpu.rs).
-  cargo test --features gpu 2>&1 | tee "$log"
+  local rc=0
+  cargo test --features gpu 2>&1 | tee "$log" || rc=1
   # The learning tests that take minutes unoptimised (they are ignored in debug builds):
   # diffusion and flow matching on two moons, and the shipped default weights.
-  cargo test --release --test diffusion_learn --test diffusion_weights 2>&1 | tee -a "$log"
+  cargo test --release --test diffusion_learn --test diffusion_weights 2>&1 | tee -a "$log" || rc=1
+  return $rc
 }
 
 run_wasm_tests() {
