@@ -229,6 +229,14 @@ export async function assertDrawn(widget, panel, what = "") {
   );
 }
 
+/** Asserts the page is no wider than the viewport (no sideways scrolling, at phone width too). */
+export async function assertNoSidewaysScroll(page, what) {
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  assert.ok(overflow <= 0, `${what}: the page scrolls sideways by ${overflow}px`);
+}
+
 /** Fails with the page's problems listed, if there are any. */
 export function assertClean(problems, what) {
   assert.deepEqual(problems, [], `${what}: ${problems.length} problem(s):\n${problems.join("\n")}`);

@@ -15,6 +15,7 @@ import {
   MODE,
   approx,
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -96,10 +97,7 @@ describe(`<ml-attention> (${MODE})`, () => {
               assert.match(badge, /^CPU: no WebGPU/, "badge says why the CPU computes");
             }
             for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
-            const overflow = await page.evaluate(
-              () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-            );
-            assert.ok(overflow <= 0, `${label}: page scrolls sideways by ${overflow}px`);
+            await assertNoSidewaysScroll(page, label);
             await page.evaluate(() => document.fonts.ready);
             await page.waitForTimeout(200);
             await page.screenshot({ path: shotPath("attention", colorScheme, phone), fullPage: true });

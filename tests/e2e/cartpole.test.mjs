@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "./browser.mjs";
 import {
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -375,10 +376,7 @@ describe("<ml-cartpole-ppo>", () => {
           const w = page.locator("ml-cartpole-ppo");
           await trainToEnd(w);
           for (let p = 0; p < PANELS; p++) await assertDrawn(w, p, `cartpole ${colorScheme}`);
-          const overflow = await page.evaluate(
-            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-          );
-          assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+          await assertNoSidewaysScroll(page, `cartpole ${colorScheme}`);
           await page.screenshot({ path: shotPath("cartpole-ppo", colorScheme, phone), fullPage: true });
           assertClean(problems, `screenshot ${colorScheme}`);
         } finally {

@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "./browser.mjs";
 import {
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -87,10 +88,7 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
                 assert.ok(first.swd < ddim.swd, `${label}: flow ${first.swd} vs DDIM ${ddim.swd}`);
               }
               for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
-              const overflow = await page.evaluate(
-                () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-              );
-              assert.ok(overflow <= 0, `${label}: page scrolls sideways by ${overflow}px`);
+              await assertNoSidewaysScroll(page, label);
               await page.waitForTimeout(200);
               await page.screenshot({ path: shotPath(name, colorScheme, phone), fullPage: true });
               assertClean(problems, label);

@@ -11,6 +11,7 @@ import {
   MODE,
   approx,
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -58,10 +59,7 @@ describe(`<ml-flash-attention> (${MODE})`, () => {
           for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
           const badge = await widget.evaluate((el) => el.shadowRoot.querySelector(".badge").textContent);
           assert.match(badge, GPU ? /^WebGPU: \S/ : /^CPU: no WebGPU/);
-          const overflow = await page.evaluate(
-            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-          );
-          assert.ok(overflow <= 0, `${label}: page scrolls sideways by ${overflow}px`);
+          await assertNoSidewaysScroll(page, label);
           await page.evaluate(() => document.fonts.ready);
           await page.waitForTimeout(200);
           await page.screenshot({ path: shotPath("flash-attention", colorScheme, phone), fullPage: true });

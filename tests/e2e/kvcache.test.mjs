@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "./browser.mjs";
 import {
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -63,10 +64,7 @@ describe("<ml-kv-cache>", () => {
           assert.equal(s.data.bytes_per_token, 320 * 1024);
           assert.equal(s.data.bytes, 10 * GIB);
           for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
-          const overflow = await page.evaluate(
-            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-          );
-          assert.ok(overflow <= 0, `${label}: page scrolls sideways by ${overflow}px`);
+          await assertNoSidewaysScroll(page, label);
           await page.evaluate(() => document.fonts.ready);
           await page.waitForTimeout(200);
           await page.screenshot({ path: shotPath("kv-cache", colorScheme, phone), fullPage: true });

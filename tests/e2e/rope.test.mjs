@@ -14,6 +14,7 @@ import { REPO_ROOT } from "./browser.mjs";
 import {
   approx,
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -115,10 +116,7 @@ describe("<ml-rope>", () => {
             assert.deepEqual(s.notices, []);
             for (let panel = 0; panel < PANELS; panel++) await assertDrawn(widget, panel, label);
             assert.equal(await widget.locator(".error").isVisible(), false, "no internal error shown");
-            const overflow = await page.evaluate(
-              () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-            );
-            assert.ok(overflow <= 0, `${label}: page scrolls sideways by ${overflow}px`);
+            await assertNoSidewaysScroll(page, label);
             await page.evaluate(() => document.fonts.ready);
             await page.waitForTimeout(250);
             await page.screenshot({ path: shotPath("rope", colorScheme, phone), fullPage: true });

@@ -14,6 +14,7 @@ import {
   PAGES,
   approx,
   assertClean,
+  assertNoSidewaysScroll,
   assertDrawn,
   canvasHash,
   canvasHashChange,
@@ -411,10 +412,7 @@ describe("<ml-scaling-laws>", () => {
           await waitForState(widget, fitDone, null, { timeout: 30_000 });
           await page.waitForTimeout(200);
           for (const panel of [0, 1, 2]) await assertDrawn(widget, panel, label);
-          const overflow = await page.evaluate(
-            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-          );
-          assert.ok(overflow <= 0, `${label}: the page scrolls sideways by ${overflow}px`);
+          await assertNoSidewaysScroll(page, label);
           await widget.screenshot({ path: shotPath("scaling-laws", colorScheme, phone) });
           assertClean(problems, label);
         } finally {
