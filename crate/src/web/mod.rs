@@ -586,9 +586,11 @@ impl Handle {
         let theme = Theme::new(dark);
         root.fill(&theme.bg)
             .map_err(|e| JsError::new(&e.to_string()))?;
+        plot::set_context(Some(ctx));
         let view = self.fresh();
-        view.draw(panel, &root, &theme)
-            .map_err(|e| JsError::new(&e))?;
+        let drawn = view.draw(panel, &root, &theme);
+        plot::set_context(None);
+        drawn.map_err(|e| JsError::new(&e))?;
         let version = view.version(panel);
         if self.drawn.len() <= panel {
             self.drawn.resize(panel + 1, None);
