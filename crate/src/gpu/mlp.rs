@@ -360,6 +360,27 @@ impl GpuTrainer {
         Ok(read_f32(ctx, &self.loss_buf, 1).await?[0])
     }
 
+    /// The loss of the last batch stepped on, copied into `log` at float `slot` on the
+    /// device (a run logs every step's loss and reads the log back once per chunk of steps).
+    pub fn log_loss(
+        &self,
+        ctx: &GpuContext,
+        log: &wgpu::Buffer,
+        slot: usize,
+    ) -> Result<(), String> {
+        ctx.take_errors()?;
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            encode(&mut pass, std::slice::from_ref(&self.loss_pass));
+        }
+        encoder.copy_buffer_to_buffer(&self.loss_buf, 0, log, 4 * slot as u64, 4);
+        ctx.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
     /// The parameters now (the twin's flat layout).
     pub async fn params(&self, ctx: &GpuContext) -> Result<Vec<f32>, String> {
         read_f32(ctx, &self.theta, self.n_params).await

@@ -296,29 +296,71 @@ impl GpuSampler {
         range: std::ops::Range<usize>,
     ) -> Result<(), String> {
         ctx.take_errors()?;
-        let (gx, gy) = groups(self.n);
         let mut encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            if draw {
-                pass.set_pipeline(&self.init);
-                pass.set_bind_group(0, &self.group, &[0]);
-                pass.dispatch_workgroups(gx, gy, 1);
-            }
-            pass.set_pipeline(&self.advance);
-            let tiles = self.n.div_ceil(PARTICLES_PER_WORKGROUP);
-            let tx = tiles.min(65_535);
-            let (tx, ty) = (tx as u32, tiles.div_ceil(tx) as u32);
-            for k in range.start.min(self.n_stages)..range.end.min(self.n_stages) {
-                let offset = ((1 + k) as u64 * self.stride) as u32;
-                pass.set_bind_group(0, &self.group, &[offset]);
-                pass.dispatch_workgroups(tx, ty, 1);
-            }
-        }
+        self.encode(&mut encoder, draw, range);
         ctx.queue.submit([encoder.finish()]);
         Ok(())
+    }
+
+    /// The initial draw and every row, with a copy of the particles after the draw and after
+    /// each row of `after_rows` (ascending) into one buffer of `1 + after_rows.len()` clouds
+    /// of n points, all in one command buffer (no readback between steps): what a player
+    /// scrubbing the reverse process reads back once with [`read_f32`].
+    pub fn run_snapshots(
+        &self,
+        ctx: &GpuContext,
+        after_rows: &[usize],
+    ) -> Result<wgpu::Buffer, String> {
+        ctx.take_errors()?;
+        let cloud = (8 * self.n) as u64;
+        let size = cloud * (1 + after_rows.len() as u64);
+        let limits = ctx.limits();
+        if size > limits.max_buffer_size {
+            return Err(format!(
+                "{size} bytes of snapshots, more than this device holds"
+            ));
+        }
+        let snaps = storage(ctx, "snapshots", (size / 4) as usize);
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        self.encode(&mut encoder, true, 0..0);
+        encoder.copy_buffer_to_buffer(&self.x, 0, &snaps, 0, cloud);
+        let mut done = 0;
+        for (j, &r) in after_rows.iter().enumerate() {
+            self.encode(&mut encoder, false, done..r + 1);
+            done = done.max(r + 1);
+            encoder.copy_buffer_to_buffer(&self.x, 0, &snaps, (1 + j as u64) * cloud, cloud);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        Ok(snaps)
+    }
+
+    /// One compute pass: the draw (optionally), then rows `range`.
+    fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        draw: bool,
+        range: std::ops::Range<usize>,
+    ) {
+        let (gx, gy) = groups(self.n);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        if draw {
+            pass.set_pipeline(&self.init);
+            pass.set_bind_group(0, &self.group, &[0]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        pass.set_pipeline(&self.advance);
+        let tiles = self.n.div_ceil(PARTICLES_PER_WORKGROUP);
+        let tx = tiles.min(65_535);
+        let (tx, ty) = (tx as u32, tiles.div_ceil(tx) as u32);
+        for k in range.start.min(self.n_stages)..range.end.min(self.n_stages) {
+            let offset = ((1 + k) as u64 * self.stride) as u32;
+            pass.set_bind_group(0, &self.group, &[offset]);
+            pass.dispatch_workgroups(tx, ty, 1);
+        }
     }
 
     /// The particles now, flat (x0, x1) per particle.

@@ -13,10 +13,12 @@
 //! cloud is kept for the scrubber. The points of the `drawn` data set are drawn on panel 0.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use plotters::prelude::*;
 
-use super::plot::{chart, line, rects, text, Area, Axes, Chart, Pt, Theme};
+use super::gpu::{with_gpu, Gpu};
+use super::plot::{chart, cloud, line, text, Area, Axes, Chart, Pt, Theme};
 use super::{now_ms, TextInput, View, WebInfo};
 use crate::diffusion::data::{self, Dataset};
 use crate::diffusion::mlp::Mlp;
@@ -25,6 +27,9 @@ use crate::diffusion::schedule::{Schedule, ScheduleKind};
 use crate::diffusion::train::{Method, Model, TrainConfig, Trainer};
 use crate::diffusion::widget::{self, BIG_T};
 use crate::diffusion::{swd, weights};
+use crate::gpu::mlp::GpuRun;
+use crate::gpu::sampler::{stages_from_plan, Stage};
+use crate::gpu::{read_f32, storage};
 use crate::json::Json;
 use crate::params::Params;
 
@@ -70,85 +75,229 @@ const FRAME_FLOATS: usize = 4_000_000;
 /// Arrows of a field: (tail, head) in data coordinates.
 type Field = Vec<(Pt, Pt)>;
 
-/// One sampling run in progress or done, with what the scrubber and the panels need.
+/// Most particles the CPU path samples: the wasm twin does about 3e4 particle-steps per
+/// second, so 10k particles x 50 steps already take about 15 s (the GPU takes up to 100k).
+const CPU_MAX: usize = 10_000;
+/// Up to this many particles the distance of every kept step is computed before the
+/// playback (about 40 ms each at 10k); above, only the last step's, and the drawn step's
+/// once the playback stops (SW of 10^5 points takes about half a second).
+const SW_ALL_MAX: usize = 10_000;
+/// Seconds a playback of the K steps lasts.
+const PLAY_SECS: f64 = 3.0;
+
+/// What computes: the page's GPU, the wasm twin (and why), or not known yet.
+enum Backend {
+    Starting,
+    Gpu(Rc<Gpu>),
+    Cpu(String),
+}
+
+/// A chunk of GPU training steps read back: every step's loss, then the parameters and
+/// Adam's moments after the chunk.
+struct Chunk {
+    losses: Vec<f32>,
+    params: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+/// A chunk's run coming back from the device (the run travels with its readback).
+struct Landed {
+    generation: u64,
+    index: usize,
+    run: GpuRun,
+    result: Result<Chunk, String>,
+    ms: f64,
+}
+
+/// (sampling generation, run index, the kept clouds and the trajectories, or why not).
+type Samples = (u64, usize, Result<(Vec<f32>, Vec<f32>), String>);
+
+/// What arrives after the call that asked for it returned.
+#[derive(Default)]
+struct Inbox {
+    backend: Option<Result<Rc<Gpu>, String>>,
+    samples: Vec<Samples>,
+    chunks: Vec<Landed>,
+}
+
+/// One sampling run: computed once (on the GPU in one submission, or on the CPU a slice of
+/// particles per frame), then played: the animation and the scrubber only draw kept steps.
 struct Sampling {
-    run: Run,
-    /// Next particle of the current row.
+    /// The CPU run while it computes; `None` on the GPU and once computed.
+    run: Option<Run>,
+    plan: Plan,
+    n: usize,
+    seed: u32,
+    /// Next particle of the CPU run's current row.
     cursor: usize,
     /// K, the steps of the run.
     k: usize,
     sampler: Sampler,
-    /// (completed step, positions) for the steps kept (every `stride`-th and the last).
+    method: Method,
+    /// The steps kept (every `stride`-th and the last) with the table row completing each.
+    keep: Vec<(usize, usize)>,
+    /// (step, positions) of the kept steps computed so far.
     frames: Vec<(usize, Vec<f32>)>,
-    stride: usize,
     /// The first TRAJ particles after every completed step (step 0 = the noise).
     traj: Vec<Vec<Pt>>,
-    /// The method's model this run samples.
-    method: Method,
-    swd: RefCell<Option<(usize, f64)>>,
+    /// SW_2 to the data of each kept step (NaN: not computed yet).
+    swd: RefCell<Vec<f64>>,
+    computed: bool,
+    on_gpu: bool,
+    launched: bool,
+    /// The playback's position in steps.
+    play: f64,
 }
 
 impl Sampling {
     fn new(plan: Plan, sampler: Sampler, method: Method, k: usize, seed: u32, n: usize) -> Self {
-        let run = Run::new(plan, seed, n);
         let stride = (k * n * 2).div_ceil(FRAME_FLOATS).max(1);
+        let keep: Vec<(usize, usize)> = (0..plan.len())
+            .filter(|&r| r + 1 == plan.len() || plan.step_of_row[r + 1] != plan.step_of_row[r])
+            .map(|r| (plan.step_of_row[r], r))
+            .filter(|&(s, _)| s % stride == 0 || s == k)
+            .collect();
+        let run = Run::new(plan.clone(), seed, n);
         let traj = (0..TRAJ.min(n))
             .map(|i| vec![(run.x[2 * i] as f64, run.x[2 * i + 1] as f64)])
             .collect();
         let first = run.x.clone();
         Sampling {
-            run,
+            run: Some(run),
+            plan,
+            n,
+            seed,
             cursor: 0,
             k,
             sampler,
-            frames: vec![(0, first)],
-            stride,
-            traj,
             method,
-            swd: RefCell::new(None),
+            swd: RefCell::new(vec![f64::NAN; 1 + keep.len()]),
+            keep,
+            frames: vec![(0, first)],
+            traj,
+            computed: false,
+            on_gpu: false,
+            launched: false,
+            play: 0.0,
         }
     }
 
     /// Completed steps so far (a midpoint half step completes none).
     fn completed(&self) -> usize {
-        match self.run.row {
-            0 => 0,
-            r => self.run.plan.step_of_row[r - 1],
+        match &self.run {
+            _ if self.computed => self.k,
+            Some(run) if run.row > 0 => self.plan.step_of_row[run.row - 1],
+            _ => 0,
         }
     }
 
-    /// Advance by one slice of particles; records a frame when a step completes.
+    /// CPU: advance by one slice of particles; keeps a frame when a kept step completes.
     fn advance(&mut self, net: &Mlp, count: usize) {
-        let row = self.run.row;
-        self.cursor = self.run.step_particles(net, self.cursor, count);
-        if self.run.row > row {
-            let step = self.run.plan.step_of_row[row];
-            let completes =
-                row + 1 == self.run.plan.len() || self.run.plan.step_of_row[row + 1] != step;
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let row = run.row;
+        self.cursor = run.step_particles(net, self.cursor, count);
+        if run.row > row {
+            let step = self.plan.step_of_row[row];
+            let completes = row + 1 == self.plan.len() || self.plan.step_of_row[row + 1] != step;
             if completes {
                 for (i, t) in self.traj.iter_mut().enumerate() {
-                    t.push((self.run.x[2 * i] as f64, self.run.x[2 * i + 1] as f64));
+                    t.push((run.x[2 * i] as f64, run.x[2 * i + 1] as f64));
                 }
-                if step % self.stride == 0 || step == self.k {
-                    self.frames.push((step, self.run.x.clone()));
+                if self.keep.iter().any(|&(_, r)| r == row) {
+                    self.frames.push((step, run.x.clone()));
                 }
+            }
+            if run.done() {
+                self.run = None;
+                self.computed = true;
             }
         }
     }
 
+    /// GPU: the kept clouds (the draw, then each kept step) and the recorded paths
+    /// (`1 + rows` rows of TRAJ points: the draw, then after every row).
+    fn fill(&mut self, clouds: &[f32], traj: &[f32]) {
+        let m = 2 * self.n;
+        self.frames = std::iter::once(0)
+            .chain(self.keep.iter().map(|&(s, _)| s))
+            .zip(clouds.chunks_exact(m))
+            .map(|(s, x)| (s, x.to_vec()))
+            .collect();
+        let nt = self.traj.len();
+        let at = |row: usize, i: usize| {
+            let j = 2 * (row * nt + i);
+            (traj[j] as f64, traj[j + 1] as f64)
+        };
+        let rows: Vec<usize> = (0..self.plan.len())
+            .filter(|&r| {
+                r + 1 == self.plan.len() || self.plan.step_of_row[r + 1] != self.plan.step_of_row[r]
+            })
+            .collect();
+        for (i, t) in self.traj.iter_mut().enumerate() {
+            *t = std::iter::once(at(0, i))
+                .chain(rows.iter().map(|&r| at(1 + r, i)))
+                .collect();
+        }
+        self.run = None;
+        self.computed = true;
+        self.on_gpu = true;
+    }
+
+    /// Index of the kept cloud at or before `step`.
+    fn frame_index(&self, step: usize) -> usize {
+        self.frames.iter().rposition(|f| f.0 <= step).unwrap_or(0)
+    }
+
     /// The kept cloud at or before `step`.
     fn frame(&self, step: usize) -> (usize, &[f32]) {
-        let f = self
-            .frames
-            .iter()
-            .rev()
-            .find(|f| f.0 <= step)
-            .unwrap_or(&self.frames[0]);
+        let f = &self.frames[self.frame_index(step)];
         (f.0, &f.1)
     }
 
+    /// Whether the distances the playback shows are all there.
+    fn swd_ready(&self) -> bool {
+        let d = self.swd.borrow();
+        if self.n <= SW_ALL_MAX {
+            d.iter().take(self.frames.len()).all(|v| !v.is_nan())
+        } else {
+            self.frames.len() < d.len() || !d[d.len() - 1].is_nan()
+        }
+    }
+
+    /// Compute the next missing distance the playback shows; false when none is missing.
+    fn swd_next(&self, eval: &[f32]) -> bool {
+        let missing = {
+            let d = self.swd.borrow();
+            if self.n <= SW_ALL_MAX {
+                (0..self.frames.len()).find(|&i| d[i].is_nan())
+            } else {
+                let last = self.frames.len() - 1;
+                d[last].is_nan().then_some(last)
+            }
+        };
+        match missing {
+            Some(i) if self.computed => {
+                let v = swd_of(&self.frames[i].1, eval);
+                self.swd.borrow_mut()[i] = v;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn nfe(&self) -> usize {
-        self.run.plan.len()
+        self.plan.len()
+    }
+}
+
+fn swd_of(x: &[f32], eval: &[f32]) -> f64 {
+    if eval.is_empty() {
+        f64::NAN
+    } else {
+        swd::sliced_wasserstein(x, eval)
     }
 }
 
@@ -180,6 +329,19 @@ pub(crate) struct DiffusionView {
     run_key: String,
     trainers: Vec<Trainer>,
     train_error: Option<String>,
+    backend: Backend,
+    asked_gpu: bool,
+    inbox: Rc<RefCell<Inbox>>,
+    /// Why the GPU was given up, for the notice in the panels.
+    gpu_error: Option<String>,
+    /// Per trainer: its GPU run between chunks (`None` while a chunk is in flight).
+    gpu_runs: Vec<Option<GpuRun>>,
+    in_flight: usize,
+    /// GPU training steps per chunk (doubled or halved toward about a frame per chunk).
+    chunk: usize,
+    /// Training steps that ran on the GPU, per trainer.
+    gpu_steps: Vec<u32>,
+    train_gen: u64,
     /// The pixel box of panel 0's plotting area (for drawing points).
     plot_box: RefCell<Option<(f64, f64, f64, f64)>>,
     field: RefCell<Option<(String, Field)>>,
@@ -213,6 +375,15 @@ impl DiffusionView {
             run_key: String::new(),
             trainers: Vec::new(),
             train_error: None,
+            backend: Backend::Starting,
+            asked_gpu: false,
+            inbox: Rc::default(),
+            gpu_error: None,
+            gpu_runs: Vec::new(),
+            in_flight: 0,
+            chunk: 2,
+            gpu_steps: Vec::new(),
+            train_gen: 0,
             plot_box: RefCell::new(None),
             field: RefCell::new(None),
             params_seen: None,
@@ -267,13 +438,22 @@ impl DiffusionView {
         }
     }
 
+    /// Particles the runs take: the request, at most CPU_MAX on the CPU.
+    fn particles(&self, params: &Params) -> usize {
+        let n = params.get("particles") as usize;
+        match self.backend {
+            Backend::Gpu(_) => n,
+            _ => n.min(CPU_MAX),
+        }
+    }
+
     /// The sampling runs for these parameters (restarted when anything they depend on changed).
     fn plan_runs(&mut self, params: &Params) {
-        let n = params.get("particles") as usize;
+        let n = self.particles(params);
         let k = params.get("steps") as usize;
         let seed = params.get("seed") as u32;
         let key = format!(
-            "{}|{}|{}|{}|{}|{}|{}|{:?}",
+            "{}|{}|{}|{}|{}|{}|{}|{:?}|{}",
             n,
             k,
             seed,
@@ -285,7 +465,8 @@ impl DiffusionView {
                 params.choice("sigma")
             },
             self.source.join(","),
-            self.dataset.as_ref().map(|d| d.id())
+            self.dataset.as_ref().map(|d| d.id()),
+            matches!(self.backend, Backend::Gpu(_)),
         );
         if key == self.run_key {
             return;
@@ -330,24 +511,39 @@ impl DiffusionView {
         }
     }
 
+    /// The step drawn now: the noise while computing, then the playback's step, at most the
+    /// step slider's.
     fn shown(&self, params: Option<&Params>, r: &Sampling) -> usize {
+        if !r.computed {
+            return 0;
+        }
         let want = params.map_or(usize::MAX, |p| p.get("shown") as usize);
-        want.min(r.k).min(r.completed())
+        want.min(r.k).min(r.play as usize)
     }
 
+    /// Where the playback of `r` stops (the step slider, at most K).
+    fn play_end(&self, r: &Sampling) -> f64 {
+        let want = self
+            .params_seen
+            .as_ref()
+            .map_or(usize::MAX, |p| p.get("shown") as usize);
+        want.min(r.k) as f64
+    }
+
+    /// Whether `r` is computed, its distances are there and its playback has stopped.
+    fn settled(&self, r: &Sampling) -> bool {
+        r.computed && r.swd_ready() && r.play >= self.play_end(r)
+    }
+
+    /// SW_2 of the kept cloud drawn at `step` (computed now if it is not there yet).
     fn run_swd(&self, r: &Sampling, step: usize) -> f64 {
-        if let Some((s, d)) = *r.swd.borrow() {
-            if s == step {
-                return d;
-            }
+        let i = r.frame_index(step);
+        let have = r.swd.borrow()[i];
+        if !have.is_nan() || !r.computed {
+            return have;
         }
-        let (_, x) = r.frame(step);
-        let d = if self.eval.is_empty() {
-            f64::NAN
-        } else {
-            swd::sliced_wasserstein(x, &self.eval)
-        };
-        r.swd.replace(Some((step, d)));
+        let d = swd_of(&r.frames[i].1, &self.eval);
+        r.swd.borrow_mut()[i] = d;
         d
     }
 
@@ -396,8 +592,13 @@ impl DiffusionView {
     }
 
     fn train_text(&self) -> String {
+        let on = match (&self.backend, self.gpu_steps.first()) {
+            (Backend::Gpu(_), _) => "WebGPU",
+            (_, Some(&g)) if g > 0 => "WebGPU, then the CPU",
+            _ => "the CPU",
+        };
         match self.trainers.first() {
-            Some(t) => format!("step {} / {}", t.model.steps, t.config.steps),
+            Some(t) => format!("step {} / {} on {on}", t.model.steps, t.config.steps),
             None => String::new(),
         }
     }
@@ -413,19 +614,6 @@ fn cloud_chart<'a>(area: &'a Area, theme: &Theme, title: &str) -> Result<Chart<'
             ..Axes::new(title, -LIM..LIM, -LIM..LIM, "x₁", "x₂")
         },
     )
-}
-
-/// Particles as small squares (one `rects` call), `half` the half side in data units.
-fn particles(c: &mut Chart<'_>, x: &[f32], half: f64, style: ShapeStyle) -> Result<(), String> {
-    let cells: Vec<([Pt; 2], ShapeStyle)> = x
-        .chunks(2)
-        .filter(|p| p[0].abs() < LIM as f32 && p[1].abs() < LIM as f32)
-        .map(|p| {
-            let (a, b) = (p[0] as f64, p[1] as f64);
-            ([(a - half, b - half), (a + half, b + half)], style)
-        })
-        .collect();
-    rects(c, &cells)
 }
 
 fn arrows(c: &mut Chart<'_>, field: &[(Pt, Pt)], style: ShapeStyle) -> Result<(), String> {
@@ -445,13 +633,22 @@ fn arrows(c: &mut Chart<'_>, field: &[(Pt, Pt)], style: ShapeStyle) -> Result<()
     Ok(())
 }
 
-/// Half a pixel's side in data units, for a chart `w` px wide.
-fn half_px(w: f64) -> f64 {
-    1.6 * LIM / (w - 60.0).max(100.0)
+/// The side of a particle's square in px (smaller and fainter for big clouds).
+fn dot(n: usize, theme: &Theme) -> (f64, RGBAColor) {
+    if n > 20_000 {
+        (1.5, theme.accent.mix(0.3))
+    } else {
+        (2.0, theme.accent.mix(0.5))
+    }
 }
 
 impl View for DiffusionView {
     fn update(&mut self, params: &Params) {
+        if !self.asked_gpu {
+            self.asked_gpu = true;
+            let inbox = self.inbox.clone();
+            with_gpu(move |gpu| inbox.borrow_mut().backend = Some(gpu));
+        }
         let seen = self.params_seen.as_ref();
         let ds_changed = seen.is_none_or(|p| p.choice("dataset") != params.choice("dataset"));
         if ds_changed || self.dataset.is_none() && self.ds_error.is_none() {
@@ -479,7 +676,7 @@ impl View for DiffusionView {
         }
         self.v_forward += 1;
         self.adopt_shipped();
-        self.plan_runs(params);
+        self.land(params);
         self.params_seen = Some(params.clone());
     }
 
@@ -496,10 +693,23 @@ impl View for DiffusionView {
                     ("steps", Json::Num(r.k as f64)),
                     ("network_evaluations", Json::Num(r.nfe() as f64)),
                     ("completed", Json::Num(r.completed() as f64)),
-                    ("done", Json::Bool(r.run.done())),
+                    ("computed", Json::Bool(r.computed)),
+                    ("on_gpu", Json::Bool(r.on_gpu)),
+                    (
+                        "playing",
+                        Json::Bool(r.computed && r.play < self.play_end(r)),
+                    ),
+                    ("done", Json::Bool(self.settled(r))),
                     ("shown", Json::Num(shown as f64)),
-                    ("swd", Json::Num(self.run_swd(r, shown))),
-                    ("particles", Json::Num(r.run.n() as f64)),
+                    (
+                        "swd",
+                        Json::Num(if self.settled(r) {
+                            self.run_swd(r, shown)
+                        } else {
+                            r.swd.borrow()[r.frame_index(shown)]
+                        }),
+                    ),
+                    ("particles", Json::Num(r.n as f64)),
                 ])
             })
             .collect();
@@ -518,6 +728,32 @@ impl View for DiffusionView {
             ),
             ("t", Json::Num(self.t)),
             ("drawn_points", Json::Num(self.drawn.len() as f64)),
+            (
+                "backend",
+                Json::str(match self.backend {
+                    Backend::Starting => "starting",
+                    Backend::Gpu(_) => "webgpu",
+                    Backend::Cpu(_) => "cpu",
+                }),
+            ),
+            (
+                "cpu_reason",
+                match &self.backend {
+                    Backend::Cpu(why) => Json::str(why),
+                    _ => Json::Null,
+                },
+            ),
+            (
+                "gpu_error",
+                self.gpu_error.as_ref().map_or(Json::Null, Json::str),
+            ),
+            (
+                "particles_cap",
+                match self.backend {
+                    Backend::Gpu(_) => Json::Null,
+                    _ => Json::Num(CPU_MAX as f64),
+                },
+            ),
             (
                 "cloud_mean",
                 Json::nums(&[mean(&self.cloud, 0), mean(&self.cloud, 1)]),
@@ -543,10 +779,15 @@ impl View for DiffusionView {
                 Json::Arr(
                     self.trainers
                         .iter()
-                        .map(|t| {
+                        .enumerate()
+                        .map(|(i, t)| {
                             Json::obj([
                                 ("method", Json::str(t.config.method.name())),
                                 ("step", Json::Num(t.model.steps as f64)),
+                                (
+                                    "gpu_steps",
+                                    Json::Num(self.gpu_steps.get(i).map_or(0.0, |&g| g as f64)),
+                                ),
                                 ("steps", Json::Num(t.config.steps as f64)),
                                 (
                                     "loss",
@@ -674,13 +915,12 @@ impl View for DiffusionView {
         // Point clouds in a centred square, so that a circle looks round.
         let side = w.min(h + 40);
         let sq = area.clone().shrink(((w - side) / 2, 0), (side, h));
-        let half = half_px(side as f64);
         match (self.flow, panel) {
-            (_, 0) => self.draw_forward(&sq, theme, half),
+            (_, 0) => self.draw_forward(&sq, theme),
             (false, 1) => self.draw_schedules(area, theme, w as f64),
-            (false, 2) => self.draw_run(&sq, theme, 0, half),
-            (true, 1) => self.draw_run(&sq, theme, 0, half),
-            (true, 2) => self.draw_run(&sq, theme, 1, half),
+            (false, 2) => self.draw_run(&sq, theme, 0),
+            (true, 1) => self.draw_run(&sq, theme, 0),
+            (true, 2) => self.draw_run(&sq, theme, 1),
             _ => self.draw_loss(area, theme),
         }
     }
@@ -703,10 +943,10 @@ impl View for DiffusionView {
                         let s = self.shown(self.params_seen.as_ref(), r);
                         format!(
                             "{} particles after {s} of {} {} steps; sliced Wasserstein distance to the data {:.3}.",
-                            r.run.n(),
+                            r.n,
                             r.k,
                             r.sampler.name(),
-                            self.run_swd(r, s)
+                            r.swd.borrow()[r.frame_index(s)]
                         )
                     }
                     None => "No model yet: the default weights are loading, or press Train.".into(),
@@ -719,8 +959,9 @@ impl View for DiffusionView {
         let Some(ds) = self.dataset.clone() else {
             return Some(progress(true, 0.0, "", self.ds_error.clone()));
         };
+        self.land(params);
         if self.trainers.is_empty() {
-            self.train_error = None;
+            self.drop_training();
             let schedule = self.schedule;
             for &method in self.methods() {
                 let cfg = TrainConfig {
@@ -733,39 +974,36 @@ impl View for DiffusionView {
                 };
                 self.trainers.push(Trainer::new(cfg, ds.clone()));
             }
+            self.gpu_steps = vec![0; self.trainers.len()];
         }
-        let start = now_ms();
-        let mut error = None;
-        'outer: while !self.trainers.iter().all(Trainer::done) {
-            for t in self.trainers.iter_mut() {
-                if t.done() {
-                    continue;
-                }
-                let before = t.model.net.params.clone();
-                let adam = t.adam.clone();
-                let loss = t.step();
-                if !loss.is_finite() {
-                    t.model.net.params = before;
-                    t.adam = adam;
-                    error = Some(format!("training diverged at step {} (loss {loss}); the last good weights are kept", t.model.steps));
-                    break 'outer;
+        let mut error = self.train_error.clone();
+        match &self.backend {
+            Backend::Starting => {}
+            Backend::Gpu(gpu) => {
+                let gpu = gpu.clone();
+                if let Err(e) = self.train_on_gpu(&gpu) {
+                    self.gpu_fail(e);
                 }
             }
-            if now_ms() - start >= budget_ms {
-                break;
-            }
+            Backend::Cpu(_) => error = error.or_else(|| self.train_on_cpu(budget_ms)),
         }
         self.v_loss += 1;
-        let done = self.trainers.iter().all(Trainer::done) || error.is_some();
+        let done =
+            self.trainers.iter().all(Trainer::done) && self.in_flight == 0 || error.is_some();
         if done {
-            for t in &self.trainers {
+            for (i, t) in self.trainers.iter().enumerate() {
                 let m = t.model.clone();
                 match t.config.method {
                     Method::Ddpm => self.ddpm = Some(m),
                     Method::Flow => self.flowm = Some(m),
                 }
+                let on = match self.gpu_steps[i] {
+                    0 => "on the CPU",
+                    g if g == t.model.steps => "on WebGPU",
+                    _ => "partly on WebGPU",
+                };
                 self.source[t.config.method as usize] =
-                    format!("trained in the page ({} steps)", t.model.steps);
+                    format!("trained in the page ({} steps, {on})", t.model.steps);
             }
             self.plan_runs(params);
             self.train_error = error.clone();
@@ -783,7 +1021,7 @@ impl View for DiffusionView {
 
     fn restart(&mut self, params: &Params) {
         self.trainers.clear();
-        self.train_error = None;
+        self.drop_training();
         self.ddpm = None;
         self.flowm = None;
         self.source = [String::new(), String::new()];
@@ -800,30 +1038,64 @@ impl View for DiffusionView {
             (_, 3) => self.v_loss,
             _ => {
                 let i = if self.flow { panel - 1 } else { 0 };
-                let c = self.runs.get(i).map_or(0, |r| r.completed() as u64);
-                self.v_runs * 100_000 + c + 7 * self.v_forward
+                let r = self.runs.get(i);
+                let step = r.map_or(0, |r| self.shown(self.params_seen.as_ref(), r) as u64);
+                let c = r.map_or(0, |r| r.completed() as u64);
+                let d = r.map_or(0, |r| r.swd.borrow().iter().filter(|v| !v.is_nan()).count());
+                (self.v_runs << 40)
+                    ^ (step << 24)
+                    ^ (c << 8)
+                    ^ (d as u64)
+                    ^ (u64::from(self.gpu_error.is_some()) << 62)
+                    ^ (7 * self.v_forward)
             }
         })
     }
 
     fn animating(&self) -> bool {
-        self.runs.iter().any(|r| !r.run.done())
+        let inbox = self.inbox.borrow();
+        inbox.backend.is_some()
+            || !inbox.samples.is_empty()
+            || !inbox.chunks.is_empty()
+            || matches!(self.backend, Backend::Starting)
+            || self.runs.iter().any(|r| !self.settled(r))
     }
 
-    fn tick(&mut self, _params: &Params, _dt_ms: f64) {
+    /// Compute (GPU: launch; CPU: a slice of particles), then the distances, then play:
+    /// once computed, a frame only advances the playback and draws a kept step.
+    fn tick(&mut self, params: &Params, dt_ms: f64) {
+        self.land(params);
         let start = now_ms();
-        while now_ms() - start < 6.0 {
-            let Some(i) = self.runs.iter().position(|r| !r.run.done()) else {
-                break;
-            };
-            let method = self.runs[i].method;
-            let Some(model) = (match method {
-                Method::Ddpm => self.ddpm.as_ref(),
-                Method::Flow => self.flowm.as_ref(),
-            }) else {
-                break;
-            };
-            self.runs[i].advance(&model.net, 256);
+        match &self.backend {
+            Backend::Starting => return,
+            Backend::Gpu(gpu) => {
+                let gpu = gpu.clone();
+                self.launch_samples(&gpu);
+            }
+            Backend::Cpu(_) => {
+                while now_ms() - start < 6.0 {
+                    let Some(i) = self.runs.iter().position(|r| !r.computed) else {
+                        break;
+                    };
+                    let method = self.runs[i].method;
+                    let Some(model) = (match method {
+                        Method::Ddpm => self.ddpm.as_ref(),
+                        Method::Flow => self.flowm.as_ref(),
+                    }) else {
+                        break;
+                    };
+                    self.runs[i].advance(&model.net, 256);
+                }
+            }
+        }
+        for r in &self.runs {
+            while now_ms() - start < 6.0 && r.swd_next(&self.eval) {}
+        }
+        let ends: Vec<f64> = self.runs.iter().map(|r| self.play_end(r)).collect();
+        for (r, end) in self.runs.iter_mut().zip(ends) {
+            if r.computed && r.swd_ready() && r.play < end {
+                r.play = (r.play + dt_ms / 1000.0 * r.k as f64 / PLAY_SECS).min(end);
+            }
         }
     }
 
@@ -931,8 +1203,256 @@ impl View for DiffusionView {
     }
 
     fn backend(&self) -> Option<String> {
-        Some("CPU: WebAssembly".into())
+        Some(match &self.backend {
+            Backend::Starting => "WebGPU: starting…".into(),
+            Backend::Gpu(gpu) => gpu.label(),
+            Backend::Cpu(_) => "CPU: WebAssembly".into(),
+        })
     }
+}
+
+impl DiffusionView {
+    /// Take in what arrived: the page's GPU (or why there is none), GPU samples, chunks of
+    /// GPU training; a GPU failure hands the work to the CPU twin.
+    fn land(&mut self, params: &Params) {
+        let (backend, samples, chunks) = {
+            let mut b = self.inbox.borrow_mut();
+            (
+                b.backend.take(),
+                std::mem::take(&mut b.samples),
+                std::mem::take(&mut b.chunks),
+            )
+        };
+        if let Some(r) = backend {
+            self.backend = match r {
+                Ok(gpu) => Backend::Gpu(gpu),
+                Err(why) => Backend::Cpu(why),
+            };
+        }
+        for (generation, i, result) in samples {
+            if generation != self.v_runs {
+                continue;
+            }
+            match result {
+                Ok((clouds, traj)) => {
+                    if let Some(r) = self.runs.get_mut(i) {
+                        r.fill(&clouds, &traj);
+                    }
+                }
+                Err(e) => self.gpu_fail(e),
+            }
+        }
+        for l in chunks {
+            if l.generation != self.train_gen {
+                continue;
+            }
+            self.in_flight -= 1;
+            let c = match l.result {
+                Ok(c) => c,
+                Err(e) => {
+                    self.gpu_fail(e);
+                    continue;
+                }
+            };
+            let i = l.index;
+            let steps = self.trainers[i].model.steps;
+            if let Some(bad) = c.losses.iter().position(|v| !v.is_finite()) {
+                self.train_error = Some(format!(
+                    "training diverged at step {} (loss {}); the last good weights are kept",
+                    steps as usize + bad + 1,
+                    c.losses[bad]
+                ));
+                continue;
+            }
+            // About two chunks a frame at most: double while a chunk is quick, halve when slow.
+            self.chunk = if l.ms < 20.0 {
+                (self.chunk * 2).min(256)
+            } else if l.ms > 60.0 {
+                (self.chunk / 2).max(1)
+            } else {
+                self.chunk
+            };
+            // The run's CPU side (batches drawn, step count) with the GPU's weights and
+            // Adam state: where the CPU twin would carry on from.
+            let mut t = l.run.cpu.clone();
+            t.model.net.params = c.params;
+            t.adam.m = c.m;
+            t.adam.v = c.v;
+            t.adam.n = l.run.gpu.steps;
+            t.adam.lr = l.run.gpu.lr;
+            t.losses = std::mem::take(&mut self.trainers[i].losses);
+            t.losses.extend(c.losses);
+            self.gpu_steps[i] += t.model.steps - steps;
+            self.trainers[i] = t;
+            self.gpu_runs[i] = Some(l.run);
+            self.v_loss += 1;
+        }
+        self.plan_runs(params);
+    }
+
+    /// Give the GPU up for the CPU twin: trained weights stay, training resumes from the
+    /// last chunk that came back, unfinished samples are recomputed (at most CPU_MAX).
+    fn gpu_fail(&mut self, why: String) {
+        if !matches!(self.backend, Backend::Gpu(_)) {
+            return;
+        }
+        web_sys::console::warn_1(&format!("mlplay diffusion: WebGPU failed: {why}").into());
+        self.backend = Backend::Cpu(format!("WebGPU failed: {why}"));
+        self.gpu_error = Some("WebGPU failed; the CPU twin took over".into());
+        self.gpu_runs.clear();
+        self.in_flight = 0;
+        self.train_gen += 1;
+    }
+
+    /// Forget GPU training in flight (a restart, a new data set).
+    fn drop_training(&mut self) {
+        self.gpu_runs.clear();
+        self.gpu_steps.clear();
+        self.in_flight = 0;
+        self.train_gen += 1;
+        self.train_error = None;
+    }
+
+    /// Submit the next chunk of steps of every trainer whose run is back from the device
+    /// (the runs are made on the first call); each chunk's losses, weights and Adam state
+    /// come back asynchronously.
+    fn train_on_gpu(&mut self, gpu: &Rc<Gpu>) -> Result<(), String> {
+        if self.gpu_runs.is_empty() {
+            let kernels = gpu.mlp_kernels()?;
+            for t in &self.trainers {
+                let run = GpuRun::new(&gpu.ctx, &kernels, t.clone())?;
+                self.gpu_runs.push(Some(run));
+            }
+        }
+        for i in 0..self.gpu_runs.len() {
+            let t = &self.trainers[i];
+            let left = t.config.steps.saturating_sub(t.model.steps) as usize;
+            if left == 0 {
+                continue;
+            }
+            let Some(mut run) = self.gpu_runs[i].take() else {
+                continue;
+            };
+            let chunk = self.chunk.min(left);
+            let log = storage(&gpu.ctx, "losses", chunk);
+            for j in 0..chunk {
+                run.step(&gpu.ctx)?;
+                run.gpu.log_loss(&gpu.ctx, &log, j)?;
+            }
+            self.in_flight += 1;
+            let (gpu, inbox, generation, start) =
+                (gpu.clone(), self.inbox.clone(), self.train_gen, now_ms());
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = read_chunk(&gpu, &run, &log, chunk).await;
+                inbox.borrow_mut().chunks.push(Landed {
+                    generation,
+                    index: i,
+                    run,
+                    result,
+                    ms: now_ms() - start,
+                });
+            });
+        }
+        Ok(())
+    }
+
+    /// About `budget_ms` of CPU training; a diverging step is undone and reported.
+    fn train_on_cpu(&mut self, budget_ms: f64) -> Option<String> {
+        let start = now_ms();
+        while !self.trainers.iter().all(Trainer::done) {
+            for t in self.trainers.iter_mut() {
+                if t.done() {
+                    continue;
+                }
+                let before = t.model.net.params.clone();
+                let adam = t.adam.clone();
+                let loss = t.step();
+                if !loss.is_finite() {
+                    t.model.net.params = before;
+                    t.adam = adam;
+                    return Some(format!("training diverged at step {} (loss {loss}); the last good weights are kept", t.model.steps));
+                }
+            }
+            if now_ms() - start >= budget_ms {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Start every run not yet computed on the GPU: one submission, one readback.
+    fn launch_samples(&mut self, gpu: &Rc<Gpu>) {
+        for i in 0..self.runs.len() {
+            let r = &self.runs[i];
+            if r.computed || r.launched {
+                continue;
+            }
+            let Some(model) = self.model(r.method) else {
+                continue;
+            };
+            let (params, hidden) = (model.net.params.clone(), model.net.hidden);
+            let stages = stages_from_plan(&r.plan);
+            let rows: Vec<usize> = r.keep.iter().map(|&(_, row)| row).collect();
+            let (n, seed) = (r.n, r.seed);
+            let (gpu, inbox, generation) = (gpu.clone(), self.inbox.clone(), self.v_runs);
+            self.runs[i].launched = true;
+            self.runs[i].run = None;
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = sample_on_gpu(&gpu, &params, hidden, n, seed, &stages, &rows).await;
+                inbox.borrow_mut().samples.push((generation, i, result));
+            });
+        }
+    }
+
+    /// A line under a run: the GPU's failure, or why it has fewer particles than asked.
+    fn note(&self, r: &Sampling) -> Option<String> {
+        if let Some(e) = &self.gpu_error {
+            return Some(e.clone());
+        }
+        let asked = self.params_seen.as_ref()?.get("particles") as usize;
+        (asked > r.n).then(|| {
+            format!(
+                "{} of {asked} particles: the CPU takes at most {CPU_MAX} (WebGPU 100,000)",
+                r.n
+            )
+        })
+    }
+}
+
+/// `n` particles through `stages` on the GPU, the particles copied after the draw and after
+/// each of `rows`: the kept clouds and the first TRAJ particles' paths, in one readback each.
+async fn sample_on_gpu(
+    gpu: &Gpu,
+    params: &[f32],
+    hidden: usize,
+    n: usize,
+    seed: u32,
+    stages: &[Stage],
+    rows: &[usize],
+) -> Result<(Vec<f32>, Vec<f32>), String> {
+    let s = gpu.sampler(params, hidden, n, seed, stages, TRAJ)?;
+    let snaps = s.run_snapshots(&gpu.ctx, rows)?;
+    let clouds = read_f32(&gpu.ctx, &snaps, 2 * n * (1 + rows.len())).await?;
+    let traj = s.trajectories(&gpu.ctx).await?;
+    Ok((clouds, traj))
+}
+
+/// A chunk's losses (logged on the device), then the weights and Adam's moments.
+async fn read_chunk(
+    gpu: &Gpu,
+    run: &GpuRun,
+    log: &wgpu::Buffer,
+    steps: usize,
+) -> Result<Chunk, String> {
+    let losses = read_f32(&gpu.ctx, log, steps).await?;
+    let params = run.gpu.params(&gpu.ctx).await?;
+    let (m, v) = run.gpu.moments(&gpu.ctx).await?;
+    Ok(Chunk {
+        losses,
+        params,
+        m,
+        v,
+    })
 }
 
 fn progress(done: bool, fraction: f64, text: &str, error: Option<String>) -> Json {
@@ -961,6 +1481,7 @@ impl DiffusionView {
         self.flowm = None;
         self.source = [String::new(), String::new()];
         self.trainers.clear();
+        self.drop_training();
         self.runs.clear();
         self.run_key.clear();
         self.v_loss += 1;
@@ -983,7 +1504,7 @@ impl DiffusionView {
         }
     }
 
-    fn draw_forward(&self, area: &Area, theme: &Theme, half: f64) -> Result<(), String> {
+    fn draw_forward(&self, area: &Area, theme: &Theme) -> Result<(), String> {
         let title = if self.flow {
             format!("x_t = (1 - t) x₀ + t x₁ at t = {:.2}", self.t)
         } else {
@@ -1019,7 +1540,7 @@ impl DiffusionView {
                 &theme.muted_text(13.0),
             );
         }
-        particles(&mut c, &self.cloud, half, theme.accent.mix(0.55).filled())?;
+        cloud(&c, &self.cloud, 2.0, theme.accent.mix(0.55))?;
         if self.flow {
             let f = self.field_at(Method::Flow, self.t as f32);
             arrows(&mut c, &f, theme.palette[1].stroke_width(1))?;
@@ -1091,7 +1612,7 @@ impl DiffusionView {
         line(&mut c, &[(t, -6.0), (t, 5.0)], theme.muted.stroke_width(1))
     }
 
-    fn draw_run(&self, area: &Area, theme: &Theme, i: usize, half: f64) -> Result<(), String> {
+    fn draw_run(&self, area: &Area, theme: &Theme, i: usize) -> Result<(), String> {
         let Some(r) = self.runs.get(i) else {
             let mut c = cloud_chart(area, theme, "No model yet")?;
             let msg = if self
@@ -1107,28 +1628,40 @@ impl DiffusionView {
         };
         let shown = self.shown(self.params_seen.as_ref(), r);
         let (at, x) = r.frame(shown);
-        let d = self.run_swd(r, at);
-        let title = format!(
-            "{} · step {at} of {} · {} evaluations · SW₂ {d:.3}",
-            r.sampler.name().to_uppercase(),
-            r.k,
-            r.nfe()
-        );
+        let name = r.sampler.name().to_uppercase();
+        let title = if r.computed {
+            let d = r.swd.borrow()[r.frame_index(at)];
+            let d = if d.is_nan() {
+                "…".to_string()
+            } else {
+                format!("{d:.3}")
+            };
+            format!(
+                "{name} · step {at} of {} · {} evaluations · SW₂ {d}",
+                r.k,
+                r.nfe()
+            )
+        } else {
+            format!("{name} · computing {} steps: {} done", r.k, r.completed())
+        };
         let mut c = cloud_chart(area, theme, &title)?;
-        particles(&mut c, x, half, theme.accent.mix(0.5).filled())?;
+        let (side, color) = dot(r.n, theme);
+        cloud(&c, x, side, color)?;
         // The field the network gives at the next step's time (at the end, the last one's).
         let row = r
-            .run
             .plan
             .step_of_row
             .iter()
             .position(|&s| s > at)
-            .unwrap_or(r.run.plan.len() - 1);
-        let f = self.field_at(r.method, r.run.plan.s[row]);
+            .unwrap_or(r.plan.len() - 1);
+        let f = self.field_at(r.method, r.plan.s[row]);
         arrows(&mut c, &f, theme.palette[1].stroke_width(1))?;
         for tr in &r.traj {
             let upto = (at + 1).min(tr.len());
             line(&mut c, &tr[..upto], theme.palette[2].stroke_width(2))?;
+        }
+        if let Some(note) = self.note(r) {
+            text(&mut c, &note, (-2.9, -2.75), &theme.muted_text(11.0))?;
         }
         Ok(())
     }
