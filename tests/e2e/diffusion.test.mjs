@@ -1,16 +1,21 @@
-// <ml-diffusion> and <ml-flow-matching> in a real browser: both load with zero console
-// errors (light, dark, desktop, phone), fetch their default weights from www/weights/ and
-// play them (the reverse process runs to the end and lands near the data, with the same
-// sliced Wasserstein distance the CLI prints for the same weights, sampler and seed); the t
-// slider moves the cloud as the closed form says; Train trains a few steps in the page and
-// replaces the weights; drawn points come from the pointer.
+// <ml-diffusion> and <ml-flow-matching> in a real browser, with WebGPU (SwiftShader) and
+// without (MLPLAY_WEBGPU=0): both load with zero console errors (light, dark, desktop, phone),
+// name their backend in the badge ("WebGPU: <adapter>" or "CPU: WebAssembly"), fetch their
+// default weights from www/weights/ and play them (the reverse process is computed, on the
+// GPU or the CPU, then played and lands near the data, with the sliced Wasserstein distance
+// the CLI prints for the same weights, sampler and seed: bit for bit on the CPU, within the
+// GPU tests' 1e-4 on the GPU); the step slider scrubs the kept steps; the particle control
+// takes up to 100k on the GPU and caps the CPU path at 10k with a note; the t slider moves
+// the cloud as the closed form says; Train trains in the page on the backend in force, with
+// the CLI's losses for the same batches and seed, and replaces the weights; drawn points
+// come from the pointer.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { REPO_ROOT } from "./browser.mjs";
+import { REPO_ROOT, webgpuFromEnv } from "./browser.mjs";
 import {
   assertClean,
   assertNoSidewaysScroll,
@@ -27,12 +32,13 @@ import {
 } from "./_support.mjs";
 
 const PANELS = 4;
+const GPU = webgpuFromEnv();
 const CLI = path.join(REPO_ROOT, "target", "release", "mlplay");
 const allDone = (s) => s.data.runs.length > 0 && s.data.runs.every((r) => r.done);
 
 /** The CLI's sample of the same weights, sampler, steps, particles and seed. */
 function cli(weights, sampler, steps, n, seed) {
-  const out = execFileSync(CLI, [
+  return run([
     "diffusion-sample",
     "--weights",
     path.join(REPO_ROOT, "www", "weights", weights),
@@ -46,7 +52,20 @@ function cli(weights, sampler, steps, n, seed) {
     String(seed),
     "--json",
   ]);
-  return JSON.parse(out);
+}
+
+/** The CLI's training run on the CPU with the page's settings (batch 128, the page's seed). */
+function cliTrain(method, steps, seed) {
+  const out = path.join(REPO_ROOT, "target", `e2e-${method}-${steps}-${seed}.bin`);
+  return run(
+    `diffusion-train --dataset moons --method ${method} --steps ${steps} --batch 128 --seed ${seed} --backend cpu --out ${out} --json`.split(
+      " ",
+    ),
+  );
+}
+
+function run(args) {
+  return JSON.parse(execFileSync(CLI, args, { maxBuffer: 256 << 20 }));
 }
 
 describe("<ml-diffusion> and <ml-flow-matching>", () => {
@@ -77,6 +96,11 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
                 s.data.models.every((m) => m.loaded && m.source === "default weights"),
                 label,
               );
+              // The badge names what computed the samples, and they were computed there.
+              const badge = await widget.evaluate((el) => el.shadowRoot.querySelector(".badge").textContent);
+              assert.match(badge, GPU ? /^WebGPU: \S/ : /^CPU: WebAssembly$/, label);
+              assert.equal(s.data.backend, GPU ? "webgpu" : "cpu", label);
+              for (const r of s.data.runs) assert.equal(r.on_gpu, GPU, `${label}: ${r.sampler} on the GPU`);
               for (const r of s.data.runs) assert.equal(r.completed, r.steps);
               // Two moons: the noise starts at SW 0.33 from the data, fresh data at ~0.03.
               const [first, ddim] = s.data.runs;
@@ -114,8 +138,16 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
         const s = await stateOf(widget);
         const [run] = s.data.runs;
         const c = cli("moons-ddpm.bin", "ddim", run.steps, run.particles, s.params.seed);
-        // The same f32 arithmetic natively and in wasm: the same samples, so the same distance.
-        assert.equal(run.swd, c.swd, "DDIM samples: browser SW == CLI SW");
+        if (GPU) {
+          // tests/gpu_diffusion.rs: the GPU's samples equal the CPU's within 1e-4, and SW_2
+          // moves by at most the largest displacement of a point, so the distances agree
+          // within 1e-4 too.
+          assert.ok(run.on_gpu);
+          assert.ok(Math.abs(run.swd - c.swd) <= 1e-4, `DDIM samples: GPU SW ${run.swd} vs CLI ${c.swd}`);
+        } else {
+          // The same f32 arithmetic natively and in wasm: the same samples, the same distance.
+          assert.equal(run.swd, c.swd, "DDIM samples: browser SW == CLI SW");
+        }
         assertClean(problems, "cli");
       } finally {
         await context.close();
@@ -168,7 +200,34 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
         const s = await stateOf(widget);
         for (const t of s.data.training) {
           assert.equal(t.step, 100);
+          assert.equal(t.gpu_steps, GPU ? 100 : 0, `${t.method}: steps on the GPU`);
           assert.ok(Number.isFinite(t.loss), JSON.stringify(t));
+        }
+        for (const m of s.data.models) assert.match(m.source, GPU ? /on WebGPU\)$/ : /on the CPU\)$/);
+        const label = await widget.evaluate(
+          (el) => el.shadowRoot.querySelector(".progress-text").textContent,
+        );
+        assert.match(label, GPU ? / on WebGPU / : / on the CPU /, "the widget says which backend trained");
+        if (existsSync(CLI)) {
+          // The same batches from the same seed: the CLI's CPU losses, every step bit for bit
+          // in wasm, the first ten within 1e-4 relative on the GPU (tests/gpu_diffusion.rs).
+          const [d] = await Promise.all([
+            page.waitForEvent("download"),
+            widget.locator('button[data-export="json"][data-panel="3"]').click(),
+          ]);
+          const curves = JSON.parse(readFileSync(await d.path(), "utf8"));
+          for (const { method, loss } of curves) {
+            const ref = cliTrain(method, 100, s.params.seed).loss;
+            assert.equal(loss.length, 100);
+            if (GPU) {
+              for (let i = 0; i < 10; i++) {
+                const rel = Math.abs(loss[i] - ref[i]) / Math.abs(ref[i]);
+                assert.ok(rel <= 1e-4, `${method} step ${i + 1}: GPU ${loss[i]} vs CPU ${ref[i]}`);
+              }
+            } else {
+              assert.deepEqual(loss, ref, `${method}: wasm losses == CLI losses`);
+            }
+          }
         }
         assert.notEqual(await canvasHashChange(widget, 3, lossHash), lossHash, "loss panel drawn");
         assertClean(problems, `train ${name}`);
@@ -177,6 +236,86 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
       }
     });
   }
+
+  test(
+    "the reverse process is computed once, then played; the step slider scrubs the kept steps",
+    { timeout: 120_000 },
+    async () => {
+      const { context, page, problems } = await openPage(browser);
+      try {
+        await gotoReady(page, "embed.html?w=diffusion");
+        const widget = page.locator("ml-diffusion");
+        // While it plays, the step drawn only moves forward (one kept step per frame or so).
+        await waitForState(widget, (s) => s.data.runs[0]?.playing, null, { timeout: 90_000 });
+        const a = (await stateOf(widget)).data.runs[0];
+        await page.waitForTimeout(600);
+        const b = (await stateOf(widget)).data.runs[0];
+        assert.ok(a.computed && b.computed && a.completed === a.steps, JSON.stringify(a));
+        assert.ok(b.shown > a.shown || b.done, `playback moves: ${a.shown} -> ${b.shown}`);
+        await waitForState(widget, allDone, null, { timeout: 30_000 });
+        const end = (await stateOf(widget)).data.runs[0];
+        assert.equal(end.shown, end.steps);
+        const hash = await canvasHash(widget, 2);
+        // Home: step 0 is the initial noise, far from the data (two moons: SW 0.33).
+        await pressOnSlider(widget, "shown", "Home", 1);
+        await waitForState(widget, (s) => s.params.shown === 0 && s.data.runs[0].done);
+        const noise = (await stateOf(widget)).data.runs[0];
+        assert.equal(noise.shown, 0);
+        assert.ok(noise.swd > 0.3, `the noise's SW ${noise.swd}`);
+        assert.notEqual(await canvasHashChange(widget, 2, hash), hash, "panel 2 pixels change");
+        // Ten steps up: a kept step in between, drawn at once (no recomputation).
+        await pressOnSlider(widget, "shown", "ArrowRight", 10);
+        await waitForState(widget, (s) => s.params.shown === 10 && s.data.runs[0].done, null, {
+          timeout: 20_000,
+        });
+        const mid = (await stateOf(widget)).data.runs[0];
+        assert.equal(mid.shown, 10);
+        assert.ok(mid.swd > end.swd, `step 10 (${mid.swd}) is farther from the data than step 50`);
+        // End: the samples again, with the same distance as before the scrubbing.
+        await pressOnSlider(widget, "shown", "End", 1);
+        await waitForState(widget, (s) => s.params.shown === 1000 && s.data.runs[0].done);
+        assert.equal((await stateOf(widget)).data.runs[0].swd, end.swd);
+        assertClean(problems, "scrub");
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  test(
+    `the particle control: up to 100k on the GPU, 10k on the CPU path with a note (${GPU ? "WebGPU" : "CPU"})`,
+    { timeout: 150_000 },
+    async () => {
+      const { context, page, problems } = await openPage(browser);
+      try {
+        await gotoReady(page, "embed.html?w=diffusion&steps=2");
+        const widget = page.locator("ml-diffusion");
+        await waitForState(widget, allDone, null, { timeout: 60_000 });
+        const hash = await canvasHash(widget, 2);
+        await widget.locator("details.more summary").click();
+        await pressOnSlider(widget, "particles", "End", 1);
+        await waitForState(widget, (s) => s.params.particles === 100000);
+        await waitForState(widget, allDone, null, { timeout: 120_000 });
+        const s = await stateOf(widget);
+        const [r] = s.data.runs;
+        assert.equal(r.particles, GPU ? 100000 : 10000);
+        assert.equal(s.data.particles_cap, GPU ? null : 10000);
+        assert.equal(r.on_gpu, GPU);
+        if (existsSync(CLI)) {
+          // The CLI's samples of as many particles: the same distance (GPU: within 1e-4).
+          const c = cli("moons-ddpm.bin", "ddim", 2, r.particles, s.params.seed);
+          if (GPU) assert.ok(Math.abs(r.swd - c.swd) <= 1e-4, `GPU SW ${r.swd} vs CLI ${c.swd}`);
+          else assert.equal(r.swd, c.swd);
+        }
+        assert.notEqual(await canvasHashChange(widget, 2, hash), hash, "panel 2 pixels change");
+        const text = await widget.evaluate((el) => el.shadowRoot.getElementById("ml-desc-2").textContent);
+        assert.match(text, GPU ? /^100000 particles/ : /^10000 particles/);
+        assertClean(problems, "particles");
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   test(
     "drawn points: the pointer draws them on panel 0, the text box lists them",

@@ -697,7 +697,7 @@ impl View for DiffusionView {
                     ("on_gpu", Json::Bool(r.on_gpu)),
                     (
                         "playing",
-                        Json::Bool(r.computed && r.play < self.play_end(r)),
+                        Json::Bool(r.computed && r.swd_ready() && r.play < self.play_end(r)),
                     ),
                     ("done", Json::Bool(self.settled(r))),
                     ("shown", Json::Num(shown as f64)),
