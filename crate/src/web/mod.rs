@@ -586,7 +586,7 @@ impl Handle {
         let theme = Theme::new(dark);
         root.fill(&theme.bg)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        plot::set_context(Some(ctx));
+        plot::set_context(Some((ctx, scale)));
         let view = self.fresh();
         let drawn = view.draw(panel, &root, &theme);
         plot::set_context(None);
