@@ -6,7 +6,8 @@
 // - the frame times of its playback at 10k particles: requestAnimationFrame intervals (mean,
 //   p95, frames per second) and the main thread's work per frame, from the frame's start to
 //   a message posted in a rAF callback (which runs after the frame's callbacks, the widget's
-//   drawing among them, and its rendering).
+//   drawing among them, and its rendering), over all frames and over those that drew a new
+//   step (counted by the cloud's one putImageData per drawing).
 // Needs a server on MLPLAY_URL (./build.sh bench starts one). Standalone:
 //   MLPLAY_URL=http://127.0.0.1:8000/ node bench/diffusion_page.mjs
 
@@ -51,7 +52,7 @@ const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
 const p95 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.95 * xs.length))];
 
 /** The playback of the computed reverse process: frame intervals and work per frame. */
-async function playback(browser, where, name, particles, steps) {
+export async function playback(browser, where, name, particles, steps) {
   const { context, page } = await openPage(browser);
   try {
     await gotoReady(page, `embed.html?w=${name}&particles=${particles}&steps=${steps}`);
@@ -61,11 +62,24 @@ async function playback(browser, where, name, particles, steps) {
       const playing = () => el.state.data.runs.some((r) => r.playing);
       while (!playing()) await new Promise((r) => setTimeout(r, 20));
       const from = el.state.data.runs[0].shown;
+      // Count the clouds drawn (plot::cloud writes each with one putImageData).
+      let draws = 0;
+      const put = CanvasRenderingContext2D.prototype.putImageData;
+      CanvasRenderingContext2D.prototype.putImageData = function (...args) {
+        draws++;
+        return put.apply(this, args);
+      };
       const stamps = [];
       const work = [];
+      const drawn = [];
       const mc = new MessageChannel();
       let frame = 0;
-      mc.port1.onmessage = () => work.push(performance.now() - frame);
+      let seen = 0;
+      mc.port1.onmessage = () => {
+        work.push(performance.now() - frame);
+        drawn.push(draws > seen);
+        seen = draws;
+      };
       await new Promise((resolve) => {
         const end = performance.now() + ms;
         const f = (t) => {
@@ -77,8 +91,9 @@ async function playback(browser, where, name, particles, steps) {
         };
         requestAnimationFrame(f);
       });
+      CanvasRenderingContext2D.prototype.putImageData = put;
       const r = el.state.data.runs[0];
-      return { stamps, work, from, to: r.shown, playing: r.playing };
+      return { stamps, work, drawn, from, to: r.shown, playing: r.playing };
     }, RECORD_MS);
     const gaps = m.stamps.slice(1).map((t, i) => t - m.stamps[i]);
     return {
@@ -90,6 +105,9 @@ async function playback(browser, where, name, particles, steps) {
       slow: gaps.filter((g) => g > 1000 / 50).length / gaps.length,
       workMean: mean(m.work),
       workP95: p95(m.work),
+      redraws: m.drawn.filter(Boolean).length,
+      redrawMean: mean(m.work.filter((_, i) => m.drawn[i])),
+      redrawP95: p95(m.work.filter((_, i) => m.drawn[i])),
       steps: `${m.from} -> ${m.to}${m.playing ? " (playing)" : ""}`,
     };
   } finally {
@@ -183,6 +201,9 @@ if (isMain(import.meta.url)) {
         "> 20 ms",
         "work/frame mean ms",
         "p95 ms",
+        "frames with a new step",
+        "their work mean ms",
+        "p95 ms",
         "steps drawn",
       ],
       ...r.plays.map((x) => [
@@ -194,6 +215,9 @@ if (isMain(import.meta.url)) {
         `${(100 * x.slow).toFixed(0)}%`,
         x.workMean.toFixed(1),
         x.workP95.toFixed(1),
+        String(x.redraws),
+        x.redrawMean.toFixed(1),
+        x.redrawP95.toFixed(1),
         x.steps,
       ]),
     ]),

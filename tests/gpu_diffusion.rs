@@ -29,7 +29,7 @@ use mlplay::diffusion::sample::{eval_net, Plan, Run, Sampler};
 use mlplay::diffusion::schedule::{Schedule, ScheduleKind};
 use mlplay::gpu::mlp::{param_count, GpuTrainer, MlpKernels};
 use mlplay::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels};
-use mlplay::gpu::{block_on, GpuContext};
+use mlplay::gpu::{block_on, read_f32, GpuContext};
 use mlplay::rng::Rng;
 use ndarray::{Array2, ArrayView2};
 
@@ -492,6 +492,26 @@ fn gpu_sampler_equals_the_cpu_sampler_for_the_same_noise() {
         s.run_stages(ctx, true, 0..1).unwrap();
         s.run_stages(ctx, false, 1..stages.len()).unwrap();
         assert_eq!(block_on(s.positions(ctx)).unwrap(), gpu);
+
+        // Snapshots (what the widgets read back once): the particles after the draw and after
+        // every other row, then the paths, in one buffer; the same kernels on the same inputs,
+        // so the same bits as the rows recorded above.
+        let rows: Vec<usize> = (0..plan.len()).step_by(2).collect();
+        let snaps = s.run_snapshots(ctx, &rows).unwrap();
+        let floats = s.snapshot_floats(rows.len());
+        assert_eq!(floats, 2 * n * (1 + rows.len()) + traj.len());
+        let got = block_on(read_f32(ctx, &snaps, floats)).unwrap();
+        assert!(&got[..2 * n] == at(0), "{name}: the draw");
+        for (j, &r) in rows.iter().enumerate() {
+            assert!(
+                &got[2 * n * (1 + j)..2 * n * (2 + j)] == at(r + 1),
+                "{name}: the snapshot after row {r}"
+            );
+        }
+        assert!(
+            got[2 * n * (1 + rows.len())..] == traj[..],
+            "{name}: the paths"
+        );
     }
     println!("sampler: worst |diff| / bound row by row {worst_row:.3}, end to end {worst_end:.3}");
 }
@@ -550,6 +570,26 @@ fn a_gpu_run_takes_the_trainers_steps_and_learns() {
         run.cpu.model.net.params != before,
         "the resumed CPU step moved nothing"
     );
+    // Every step's loss logged on the device (what the widgets read back once per chunk of
+    // steps) is the loss `loss()` reads after each step; the moment buffer holds m then v.
+    let mut logged = GpuRun::new(ctx, mlp_kernels(), Trainer::new(config.clone(), moons)).unwrap();
+    let log = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 4 * 60,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    for j in 0..60 {
+        logged.step(ctx).unwrap();
+        logged.gpu.log_loss(ctx, &log, j).unwrap();
+    }
+    assert_eq!(block_on(read_f32(ctx, &log, 60)).unwrap(), losses);
+    let p = logged.gpu.n_params;
+    let mv = block_on(read_f32(ctx, logged.gpu.moments_buffer(), 2 * p)).unwrap();
+    let (m, v) = block_on(logged.gpu.moments(ctx)).unwrap();
+    assert!(mv[..p] == m[..] && mv[p..] == v[..]);
     // Learning: the mean loss of the last ten steps well below the first ten's.
     let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
     let last: f32 = losses[50..].iter().sum::<f32>() / 10.0;

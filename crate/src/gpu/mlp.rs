@@ -381,6 +381,12 @@ impl GpuTrainer {
         Ok(())
     }
 
+    /// Adam's moments on the device (m then v, the parameters' layout each), for a
+    /// readback that outlives a borrow of the trainer.
+    pub fn moments_buffer(&self) -> &wgpu::Buffer {
+        &self.moments
+    }
+
     /// The parameters now (the twin's flat layout).
     pub async fn params(&self, ctx: &GpuContext) -> Result<Vec<f32>, String> {
         read_f32(ctx, &self.theta, self.n_params).await

@@ -305,9 +305,10 @@ impl GpuSampler {
     }
 
     /// The initial draw and every row, with a copy of the particles after the draw and after
-    /// each row of `after_rows` (ascending) into one buffer of `1 + after_rows.len()` clouds
-    /// of n points, all in one command buffer (no readback between steps): what a player
-    /// scrubbing the reverse process reads back once with [`read_f32`].
+    /// each row of `after_rows` (ascending), then the recorded paths, into one buffer, all in
+    /// one command buffer (no readback between steps): `(1 + after_rows.len())` clouds of n
+    /// points, then `traj_rows` rows of `n_traj` points, for a player scrubbing the reverse
+    /// process to read back once with [`read_f32`] ([`GpuSampler::snapshot_floats`] floats).
     pub fn run_snapshots(
         &self,
         ctx: &GpuContext,
@@ -315,9 +316,8 @@ impl GpuSampler {
     ) -> Result<wgpu::Buffer, String> {
         ctx.take_errors()?;
         let cloud = (8 * self.n) as u64;
-        let size = cloud * (1 + after_rows.len() as u64);
-        let limits = ctx.limits();
-        if size > limits.max_buffer_size {
+        let size = 4 * self.snapshot_floats(after_rows.len()) as u64;
+        if size > ctx.limits().max_buffer_size {
             return Err(format!(
                 "{size} bytes of snapshots, more than this device holds"
             ));
@@ -334,8 +334,15 @@ impl GpuSampler {
             done = done.max(r + 1);
             encoder.copy_buffer_to_buffer(&self.x, 0, &snaps, (1 + j as u64) * cloud, cloud);
         }
+        let at = (1 + after_rows.len() as u64) * cloud;
+        encoder.copy_buffer_to_buffer(&self.traj, 0, &snaps, at, size - at);
         ctx.queue.submit([encoder.finish()]);
         Ok(snaps)
+    }
+
+    /// Floats of [`GpuSampler::run_snapshots`]'s buffer for `kept` rows copied.
+    pub fn snapshot_floats(&self, kept: usize) -> usize {
+        2 * self.n * (1 + kept) + 2 * self.n_traj * self.traj_rows
     }
 
     /// One compute pass: the draw (optionally), then rows `range`.

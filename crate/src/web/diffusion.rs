@@ -28,7 +28,7 @@ use crate::diffusion::train::{Method, Model, TrainConfig, Trainer};
 use crate::diffusion::widget::{self, BIG_T};
 use crate::diffusion::{swd, weights};
 use crate::gpu::mlp::GpuRun;
-use crate::gpu::sampler::{stages_from_plan, Stage};
+use crate::gpu::sampler::stages_from_plan;
 use crate::gpu::{read_f32, storage};
 use crate::json::Json;
 use crate::params::Params;
@@ -92,33 +92,19 @@ enum Backend {
     Cpu(String),
 }
 
-/// A chunk of GPU training steps read back: every step's loss, then the parameters and
-/// Adam's moments after the chunk.
-struct Chunk {
-    losses: Vec<f32>,
-    params: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
+/// What a readback is for: run `i`'s samples, or a chunk of trainer `i`'s steps (its run
+/// travels with it, and when it was submitted).
+enum Job {
+    Samples(usize),
+    Chunk(usize, Box<GpuRun>, f64),
 }
 
-/// A chunk's run coming back from the device (the run travels with its readback).
-struct Landed {
-    generation: u64,
-    index: usize,
-    run: GpuRun,
-    result: Result<Chunk, String>,
-    ms: f64,
-}
-
-/// (sampling generation, run index, the kept clouds and the trajectories, or why not).
-type Samples = (u64, usize, Result<(Vec<f32>, Vec<f32>), String>);
-
-/// What arrives after the call that asked for it returned.
+/// What arrives after the call that asked for it returned: the page's GPU (or why there is
+/// none), and readbacks as (generation, job, the floats or why not).
 #[derive(Default)]
 struct Inbox {
     backend: Option<Result<Rc<Gpu>, String>>,
-    samples: Vec<Samples>,
-    chunks: Vec<Landed>,
+    reads: Vec<(u64, Job, Result<Vec<f32>, String>)>,
 }
 
 /// One sampling run: computed once (on the GPU in one submission, or on the CPU a slice of
@@ -146,6 +132,8 @@ struct Sampling {
     computed: bool,
     on_gpu: bool,
     launched: bool,
+    /// Kept steps whose field is computed (the playback waits for all of them).
+    fields: std::cell::Cell<usize>,
     /// The playback's position in steps.
     play: f64,
 }
@@ -179,6 +167,7 @@ impl Sampling {
             computed: false,
             on_gpu: false,
             launched: false,
+            fields: Default::default(),
             play: 0.0,
         }
     }
@@ -217,29 +206,28 @@ impl Sampling {
         }
     }
 
-    /// GPU: the kept clouds (the draw, then each kept step) and the recorded paths
+    /// GPU: the kept clouds (the draw, then each kept step), then the recorded paths
     /// (`1 + rows` rows of TRAJ points: the draw, then after every row).
-    fn fill(&mut self, clouds: &[f32], traj: &[f32]) {
+    fn fill(&mut self, data: &[f32]) {
         let m = 2 * self.n;
-        self.frames = std::iter::once(0)
-            .chain(self.keep.iter().map(|&(s, _)| s))
+        let (clouds, traj) = data.split_at(m * (1 + self.keep.len()));
+        let mut steps = vec![0];
+        steps.extend(self.keep.iter().map(|&(s, _)| s));
+        self.frames = steps
+            .into_iter()
             .zip(clouds.chunks_exact(m))
             .map(|(s, x)| (s, x.to_vec()))
             .collect();
         let nt = self.traj.len();
-        let at = |row: usize, i: usize| {
-            let j = 2 * (row * nt + i);
-            (traj[j] as f64, traj[j + 1] as f64)
-        };
-        let rows: Vec<usize> = (0..self.plan.len())
-            .filter(|&r| {
-                r + 1 == self.plan.len() || self.plan.step_of_row[r + 1] != self.plan.step_of_row[r]
-            })
-            .collect();
+        let plan = &self.plan;
         for (i, t) in self.traj.iter_mut().enumerate() {
-            *t = std::iter::once(at(0, i))
-                .chain(rows.iter().map(|&r| at(1 + r, i)))
-                .collect();
+            t.truncate(1);
+            for r in 0..plan.len() {
+                if r + 1 == plan.len() || plan.step_of_row[r + 1] != plan.step_of_row[r] {
+                    let j = 2 * ((1 + r) * nt + i);
+                    t.push((traj[j] as f64, traj[j + 1] as f64));
+                }
+            }
         }
         self.run = None;
         self.computed = true;
@@ -286,6 +274,21 @@ impl Sampling {
             }
             _ => false,
         }
+    }
+
+    /// The time of the field drawn at `step`: the next step's (at the end, the last one's).
+    fn field_time(&self, step: usize) -> f32 {
+        let p = &self.plan;
+        p.s[p
+            .step_of_row
+            .iter()
+            .position(|&s| s > step)
+            .unwrap_or(p.len() - 1)]
+    }
+
+    /// Whether what the playback shows (distances, fields) is all there.
+    fn prepared(&self) -> bool {
+        self.computed && self.swd_ready() && self.fields.get() >= self.frames.len()
     }
 
     fn nfe(&self) -> usize {
@@ -344,7 +347,9 @@ pub(crate) struct DiffusionView {
     train_gen: u64,
     /// The pixel box of panel 0's plotting area (for drawing points).
     plot_box: RefCell<Option<(f64, f64, f64, f64)>>,
-    field: RefCell<Option<(String, Field)>>,
+    /// The fields drawn, by (method, time, runs version): the playback's are computed with
+    /// the distances, before it starts.
+    field: RefCell<Vec<(String, Field)>>,
     params_seen: Option<Params>,
     v_forward: u64,
     v_runs: u64,
@@ -385,7 +390,7 @@ impl DiffusionView {
             gpu_steps: Vec::new(),
             train_gen: 0,
             plot_box: RefCell::new(None),
-            field: RefCell::new(None),
+            field: RefCell::new(Vec::new()),
             params_seen: None,
             v_forward: 0,
             v_runs: 0,
@@ -473,7 +478,7 @@ impl DiffusionView {
         }
         self.run_key = key;
         self.runs.clear();
-        self.field.replace(None);
+        self.field.borrow_mut().clear();
         self.v_runs += 1;
         if self.flow {
             let integ = if params.choice("integrator") == "midpoint" {
@@ -532,7 +537,7 @@ impl DiffusionView {
 
     /// Whether `r` is computed, its distances are there and its playback has stopped.
     fn settled(&self, r: &Sampling) -> bool {
-        r.computed && r.swd_ready() && r.play >= self.play_end(r)
+        r.prepared() && r.play >= self.play_end(r)
     }
 
     /// SW_2 of the kept cloud drawn at `step` (computed now if it is not there yet).
@@ -550,10 +555,8 @@ impl DiffusionView {
     /// The network's field on a grid: -eps (toward the data) or v, scaled for display.
     fn field_at(&self, method: Method, s: f32) -> Vec<(Pt, Pt)> {
         let key = format!("{method:?}{s}{}", self.v_runs);
-        if let Some((k, f)) = &*self.field.borrow() {
-            if *k == key {
-                return f.clone();
-            }
+        if let Some((_, f)) = self.field.borrow().iter().find(|(k, _)| *k == key) {
+            return f.clone();
         }
         let Some(m) = self.model(method) else {
             return Vec::new();
@@ -587,7 +590,11 @@ impl DiffusionView {
                 )
             })
             .collect();
-        self.field.replace(Some((key, f.clone())));
+        let mut cache = self.field.borrow_mut();
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.push((key, f.clone()));
         f
     }
 
@@ -697,7 +704,7 @@ impl View for DiffusionView {
                     ("on_gpu", Json::Bool(r.on_gpu)),
                     (
                         "playing",
-                        Json::Bool(r.computed && r.swd_ready() && r.play < self.play_end(r)),
+                        Json::Bool(r.prepared() && r.play < self.play_end(r)),
                     ),
                     ("done", Json::Bool(self.settled(r))),
                     ("shown", Json::Num(shown as f64)),
@@ -1055,8 +1062,7 @@ impl View for DiffusionView {
     fn animating(&self) -> bool {
         let inbox = self.inbox.borrow();
         inbox.backend.is_some()
-            || !inbox.samples.is_empty()
-            || !inbox.chunks.is_empty()
+            || !inbox.reads.is_empty()
             || matches!(self.backend, Backend::Starting)
             || self.runs.iter().any(|r| !self.settled(r))
     }
@@ -1088,12 +1094,17 @@ impl View for DiffusionView {
                 }
             }
         }
+        // Before the playback: the distances and the fields of the kept steps.
         for r in &self.runs {
             while now_ms() - start < 6.0 && r.swd_next(&self.eval) {}
+            while r.computed && r.fields.get() < r.frames.len() && now_ms() - start < 6.0 {
+                self.field_at(r.method, r.field_time(r.frames[r.fields.get()].0));
+                r.fields.set(r.fields.get() + 1);
+            }
         }
         let ends: Vec<f64> = self.runs.iter().map(|r| self.play_end(r)).collect();
         for (r, end) in self.runs.iter_mut().zip(ends) {
-            if r.computed && r.swd_ready() && r.play < end {
+            if r.prepared() && r.play < end {
                 r.play = (r.play + dt_ms / 1000.0 * r.k as f64 / PLAY_SECS).min(end);
             }
         }
@@ -1215,13 +1226,9 @@ impl DiffusionView {
     /// Take in what arrived: the page's GPU (or why there is none), GPU samples, chunks of
     /// GPU training; a GPU failure hands the work to the CPU twin.
     fn land(&mut self, params: &Params) {
-        let (backend, samples, chunks) = {
+        let (backend, reads) = {
             let mut b = self.inbox.borrow_mut();
-            (
-                b.backend.take(),
-                std::mem::take(&mut b.samples),
-                std::mem::take(&mut b.chunks),
-            )
+            (b.backend.take(), std::mem::take(&mut b.reads))
         };
         if let Some(r) = backend {
             self.backend = match r {
@@ -1229,65 +1236,94 @@ impl DiffusionView {
                 Err(why) => Backend::Cpu(why),
             };
         }
-        for (generation, i, result) in samples {
-            if generation != self.v_runs {
+        for (generation, job, result) in reads {
+            let now = match &job {
+                Job::Samples(_) => self.v_runs,
+                Job::Chunk(..) => self.train_gen,
+            };
+            if generation != now {
                 continue;
             }
-            match result {
-                Ok((clouds, traj)) => {
-                    if let Some(r) = self.runs.get_mut(i) {
-                        r.fill(&clouds, &traj);
-                    }
-                }
-                Err(e) => self.gpu_fail(e),
-            }
-        }
-        for l in chunks {
-            if l.generation != self.train_gen {
-                continue;
-            }
-            self.in_flight -= 1;
-            let c = match l.result {
-                Ok(c) => c,
+            let data = match result {
+                Ok(d) => d,
                 Err(e) => {
                     self.gpu_fail(e);
                     continue;
                 }
             };
-            let i = l.index;
-            let steps = self.trainers[i].model.steps;
-            if let Some(bad) = c.losses.iter().position(|v| !v.is_finite()) {
-                self.train_error = Some(format!(
-                    "training diverged at step {} (loss {}); the last good weights are kept",
-                    steps as usize + bad + 1,
-                    c.losses[bad]
-                ));
-                continue;
+            match job {
+                Job::Samples(i) => {
+                    if let Some(r) = self.runs.get_mut(i) {
+                        r.fill(&data);
+                    }
+                }
+                Job::Chunk(i, run, start) => self.land_chunk(i, *run, &data, now_ms() - start),
             }
-            // About two chunks a frame at most: double while a chunk is quick, halve when slow.
-            self.chunk = if l.ms < 20.0 {
-                (self.chunk * 2).min(256)
-            } else if l.ms > 60.0 {
-                (self.chunk / 2).max(1)
-            } else {
-                self.chunk
-            };
-            // The run's CPU side (batches drawn, step count) with the GPU's weights and
-            // Adam state: where the CPU twin would carry on from.
-            let mut t = l.run.cpu.clone();
-            t.model.net.params = c.params;
-            t.adam.m = c.m;
-            t.adam.v = c.v;
-            t.adam.n = l.run.gpu.steps;
-            t.adam.lr = l.run.gpu.lr;
-            t.losses = std::mem::take(&mut self.trainers[i].losses);
-            t.losses.extend(c.losses);
-            self.gpu_steps[i] += t.model.steps - steps;
-            self.trainers[i] = t;
-            self.gpu_runs[i] = Some(l.run);
-            self.v_loss += 1;
         }
         self.plan_runs(params);
+    }
+
+    /// A chunk of trainer `i`'s steps came back (`data`: its losses, the weights, Adam's m
+    /// and v): the trainer moves to where the run is, or reports a diverging step.
+    fn land_chunk(&mut self, i: usize, run: GpuRun, data: &[f32], ms: f64) {
+        self.in_flight -= 1;
+        let p = run.gpu.n_params;
+        let (losses, state) = data.split_at(data.len() - 3 * p);
+        let steps = self.trainers[i].model.steps;
+        if let Some(bad) = losses.iter().position(|v| !v.is_finite()) {
+            self.train_error = Some(format!(
+                "training diverged at step {} (loss {}); the last good weights are kept",
+                steps as usize + bad + 1,
+                losses[bad]
+            ));
+            return;
+        }
+        // About a chunk a frame: double while a chunk comes back quickly, halve when slow.
+        self.chunk = if ms < 20.0 {
+            (self.chunk * 2).min(256)
+        } else if ms > 60.0 {
+            (self.chunk / 2).max(1)
+        } else {
+            self.chunk
+        };
+        // The run's CPU side (batches drawn, step count) with the GPU's weights and Adam
+        // state: where the CPU twin would carry on from.
+        let mut t = run.cpu.clone();
+        t.model.net.params = state[..p].to_vec();
+        t.adam.m = state[p..2 * p].to_vec();
+        t.adam.v = state[2 * p..].to_vec();
+        t.adam.n = run.gpu.steps;
+        t.adam.lr = run.gpu.lr;
+        t.losses = std::mem::take(&mut self.trainers[i].losses);
+        t.losses.extend_from_slice(losses);
+        self.gpu_steps[i] += t.model.steps - steps;
+        self.trainers[i] = t;
+        self.gpu_runs[i] = Some(run);
+        self.v_loss += 1;
+    }
+
+    /// Read `bufs` (buffer, floats) back one after the other, into the inbox with `job`.
+    fn read_later(
+        &self,
+        gpu: &Rc<Gpu>,
+        generation: u64,
+        job: Job,
+        bufs: Vec<(wgpu::Buffer, usize)>,
+    ) {
+        let (gpu, inbox) = (gpu.clone(), self.inbox.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut out = Ok(Vec::new());
+            for (b, n) in &bufs {
+                out = match (out, read_f32(&gpu.ctx, b, *n).await) {
+                    (Ok(mut v), Ok(r)) => {
+                        v.extend(r);
+                        Ok(v)
+                    }
+                    (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+                };
+            }
+            inbox.borrow_mut().reads.push((generation, job, out));
+        });
     }
 
     /// Give the GPU up for the CPU twin: trained weights stay, training resumes from the
@@ -1340,18 +1376,18 @@ impl DiffusionView {
                 run.gpu.log_loss(&gpu.ctx, &log, j)?;
             }
             self.in_flight += 1;
-            let (gpu, inbox, generation, start) =
-                (gpu.clone(), self.inbox.clone(), self.train_gen, now_ms());
-            wasm_bindgen_futures::spawn_local(async move {
-                let result = read_chunk(&gpu, &run, &log, chunk).await;
-                inbox.borrow_mut().chunks.push(Landed {
-                    generation,
-                    index: i,
-                    run,
-                    result,
-                    ms: now_ms() - start,
-                });
-            });
+            let p = run.gpu.n_params;
+            let bufs = vec![
+                (log, chunk),
+                (run.gpu.theta().clone(), p),
+                (run.gpu.moments_buffer().clone(), 2 * p),
+            ];
+            self.read_later(
+                gpu,
+                self.train_gen,
+                Job::Chunk(i, Box::new(run), now_ms()),
+                bufs,
+            );
         }
         Ok(())
     }
@@ -1394,13 +1430,18 @@ impl DiffusionView {
             let stages = stages_from_plan(&r.plan);
             let rows: Vec<usize> = r.keep.iter().map(|&(_, row)| row).collect();
             let (n, seed) = (r.n, r.seed);
-            let (gpu, inbox, generation) = (gpu.clone(), self.inbox.clone(), self.v_runs);
             self.runs[i].launched = true;
             self.runs[i].run = None;
-            wasm_bindgen_futures::spawn_local(async move {
-                let result = sample_on_gpu(&gpu, &params, hidden, n, seed, &stages, &rows).await;
-                inbox.borrow_mut().samples.push((generation, i, result));
-            });
+            let snaps = gpu
+                .sampler(&params, hidden, n, seed, &stages, TRAJ)
+                .and_then(|s| {
+                    let floats = s.snapshot_floats(rows.len());
+                    Ok((s.run_snapshots(&gpu.ctx, &rows)?, floats))
+                });
+            match snaps {
+                Ok(b) => self.read_later(gpu, self.v_runs, Job::Samples(i), vec![b]),
+                Err(e) => return self.gpu_fail(e),
+            }
         }
     }
 
@@ -1417,42 +1458,6 @@ impl DiffusionView {
             )
         })
     }
-}
-
-/// `n` particles through `stages` on the GPU, the particles copied after the draw and after
-/// each of `rows`: the kept clouds and the first TRAJ particles' paths, in one readback each.
-async fn sample_on_gpu(
-    gpu: &Gpu,
-    params: &[f32],
-    hidden: usize,
-    n: usize,
-    seed: u32,
-    stages: &[Stage],
-    rows: &[usize],
-) -> Result<(Vec<f32>, Vec<f32>), String> {
-    let s = gpu.sampler(params, hidden, n, seed, stages, TRAJ)?;
-    let snaps = s.run_snapshots(&gpu.ctx, rows)?;
-    let clouds = read_f32(&gpu.ctx, &snaps, 2 * n * (1 + rows.len())).await?;
-    let traj = s.trajectories(&gpu.ctx).await?;
-    Ok((clouds, traj))
-}
-
-/// A chunk's losses (logged on the device), then the weights and Adam's moments.
-async fn read_chunk(
-    gpu: &Gpu,
-    run: &GpuRun,
-    log: &wgpu::Buffer,
-    steps: usize,
-) -> Result<Chunk, String> {
-    let losses = read_f32(&gpu.ctx, log, steps).await?;
-    let params = run.gpu.params(&gpu.ctx).await?;
-    let (m, v) = run.gpu.moments(&gpu.ctx).await?;
-    Ok(Chunk {
-        losses,
-        params,
-        m,
-        v,
-    })
 }
 
 fn progress(done: bool, fraction: f64, text: &str, error: Option<String>) -> Json {
@@ -1647,14 +1652,7 @@ impl DiffusionView {
         let mut c = cloud_chart(area, theme, &title)?;
         let (side, color) = dot(r.n, theme);
         cloud(&c, x, side, color)?;
-        // The field the network gives at the next step's time (at the end, the last one's).
-        let row = r
-            .plan
-            .step_of_row
-            .iter()
-            .position(|&s| s > at)
-            .unwrap_or(r.plan.len() - 1);
-        let f = self.field_at(r.method, r.plan.s[row]);
+        let f = self.field_at(r.method, r.field_time(at));
         arrows(&mut c, &f, theme.palette[1].stroke_width(1))?;
         for tr in &r.traj {
             let upto = (at + 1).min(tr.len());
