@@ -1633,7 +1633,7 @@ impl DiffusionView {
         };
         let shown = self.shown(self.params_seen.as_ref(), r);
         let (at, x) = r.frame(shown);
-        let name = r.sampler.name().to_uppercase();
+        let name = r.sampler.name().to_ascii_uppercase();
         let title = if r.computed {
             let d = r.swd.borrow()[r.frame_index(at)];
             let d = if d.is_nan() {
