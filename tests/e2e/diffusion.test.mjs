@@ -318,6 +318,55 @@ describe("<ml-diffusion> and <ml-flow-matching>", () => {
   );
 
   test(
+    "a lost GPU device: the CPU twin takes over, with a notice, from where it was",
+    { timeout: 150_000 },
+    async (t) => {
+      if (!GPU) return t.skip("needs WebGPU");
+      const { context, page, problems } = await openPage(browser);
+      try {
+        // Keep the page's devices, to lose them on purpose.
+        await page.addInitScript(() => {
+          const request = GPUAdapter.prototype.requestDevice;
+          GPUAdapter.prototype.requestDevice = async function (...args) {
+            const device = await request.apply(this, args);
+            (window.mlplayDevices ||= []).push(device);
+            return device;
+          };
+        });
+        await gotoReady(page, "embed.html?w=diffusion&steps=20&train_steps=100&particles=300");
+        const widget = page.locator("ml-diffusion");
+        await waitForState(widget, allDone, null, { timeout: 90_000 });
+        assert.equal((await stateOf(widget)).data.runs[0].on_gpu, true);
+        await page.evaluate(() => window.mlplayDevices.forEach((d) => d.destroy()));
+        // A new seed samples again: the readback fails, the CPU twin samples instead.
+        await widget.evaluate((el) => el.setParam("seed", "2"));
+        await waitForState(widget, (s) => s.data.backend === "cpu" && s.data.runs[0]?.done, null, {
+          timeout: 90_000,
+        });
+        const s = await stateOf(widget);
+        assert.match(s.data.cpu_reason, /^WebGPU failed/);
+        assert.match(s.data.gpu_error, /CPU twin took over/);
+        assert.equal(s.data.runs[0].on_gpu, false);
+        const badge = await widget.evaluate((el) => el.shadowRoot.querySelector(".badge").textContent);
+        assert.equal(badge, "CPU: WebAssembly");
+        if (existsSync(CLI)) {
+          const c = cli("moons-ddpm.bin", "ddim", 20, 300, 2);
+          assert.equal(s.data.runs[0].swd, c.swd, "the CPU twin's samples are the CLI's");
+        }
+        // Training then runs on the CPU.
+        await widget.evaluate((el) => el.play());
+        await waitForState(widget, (s) => s.data.models[0].source.startsWith("trained in the page"), null, {
+          timeout: 90_000,
+        });
+        assert.match((await stateOf(widget)).data.models[0].source, /on the CPU\)$/);
+        assertClean(problems, "lost device");
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  test(
     "drawn points: the pointer draws them on panel 0, the text box lists them",
     { timeout: 90_000 },
     async () => {
