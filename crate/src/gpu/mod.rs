@@ -44,6 +44,7 @@ pub mod diffusion_bench;
 pub mod flash;
 pub mod mlp;
 pub mod sampler;
+pub mod transformer;
 
 /// `src` without its `//` comments (WGSL has no string literals, so `//` always starts one),
 /// without the whitespace before them and without the lines left blank, written into `out`

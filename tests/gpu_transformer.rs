@@ -1,0 +1,356 @@
+//! GPU == CPU for the transformer's training kernels (crate/src/gpu/transformer.wgsl) against
+//! their f64 twin `mlplay::transformer::model::Model` on a real wgpu device (lavapipe in CI):
+//! learned, sinusoidal and rotary positions, tied and untied output, one to three layers, one
+//! to four heads, d_model and ctx that are not multiples of the 16-wide GEMM tile, and
+//! sequences shorter than ctx (the padding path). Runs with `cargo test --features gpu`.
+//!
+//! Tolerances. The CPU runs in f64 on the GPU's own parameters (rounded to f32 first), so
+//! what differs is f32 rounding on the GPU (the f64 side is exact by comparison: 2^-53 vs
+//! 2^-24). With u = 2^-24 the unit roundoff of f32 (Higham, Accuracy and Stability, ch. 3):
+//! - a dot product or a sum of k terms computed in f32 in any order errs by at most
+//!   gamma_k sum_i |a_i b_i| ~ k u sum_i |a_i b_i|, componentwise; in a GEMM
+//!   |C_hat - C| <= k u |A||B| (Higham (3.13));
+//! - every other kernel (layer norm's mean and variance, softmax, GELU's exp and tanh,
+//!   RoPE's rotation, Adam's update) is a short sum or a few operations per element, and
+//!   WGSL allows exp a few ulp: each is bounded by the same k u relative for k >= 16.
+//!
+//! An error made at one stage reaches the result through every later stage; to first order
+//! the relative errors add. With S the number of sequential rounding stages between the
+//! parameters and a compared quantity and K the longest sum any stage takes, the GPU's error
+//! is at most S K u relative to the magnitude of that quantity computed with absolute values
+//! (|A||B| for its last product). Forward, per block: layer norm, the q/k/v GEMM, RoPE, the
+//! scores, the softmax, A v, W_o, layer norm, W_1, GELU, W_2: 11 stages; plus the embedding,
+//! the final layer norm and the output GEMM: S_f = 11 L + 3. Backward adds, per block, the
+//! b_2 and W_2 sums, du, GELU', b_1/W_1, dh2, the layer norm backward, W_o, d_o, dA, dV,
+//! softmax backward, dq/dk, RoPE backward, the q/k/v gradient, dh1, the layer norm backward:
+//! at most 17 stages; plus the loss, the output products and the final layer norm: S = S_f +
+//! 17 L + 4. K = max(d_ff, V, B ctx) (the weight gradients sum over all B ctx rows).
+//!
+//! The gradient comparison is normwise per parameter tensor (a GEMM's componentwise bound
+//! summed in squares is at most the normwise one): ||g_gpu - g_cpu|| <= S K u ||G||, with G =
+//! sum over the sequences of |per-sequence gradient| (the batch sum's absolute-value
+//! magnitude, as tests/gpu_diffusion.rs), times 4 for the cancellations inside one sequence
+//! (the softmax rows of dlogits sum to zero: |p - onehot| sums to 2 (1 - p_y) <= 2 per row,
+//! counted twice, in dlogits and in the layer norm backward's mean subtraction).
+
+#![cfg(feature = "gpu")]
+
+use std::sync::OnceLock;
+
+use mlplay::gpu::transformer::{GpuTransformer, TransformerKernels};
+use mlplay::gpu::{block_on, GpuContext};
+use mlplay::rng::Rng;
+use mlplay::transformer::model::{Config, Layout, Model, Pos};
+use mlplay::transformer::tasks::{Example, Task};
+use mlplay::transformer::train::{TrainConfig, Trainer};
+
+/// Unit roundoff of f32.
+const U: f64 = 1.0 / 16_777_216.0;
+
+fn ctx() -> &'static GpuContext {
+    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("mlplay-xdg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        GpuContext::acquire_blocking()
+    })
+    .as_ref()
+    .unwrap_or_else(|e| {
+        panic!("no GPU adapter for the GPU == CPU tests ({e}); install Mesa's lavapipe: apt-get install mesa-vulkan-drivers")
+    })
+}
+
+fn kernels() -> &'static TransformerKernels {
+    static K: OnceLock<TransformerKernels> = OnceLock::new();
+    K.get_or_init(|| TransformerKernels::new(ctx()).unwrap())
+}
+
+/// The configurations: every position scheme, tied and untied, widths and contexts that are
+/// not multiples of 16 (d_head 5, 9, 18, 12), sequences shorter than ctx (copy with an odd
+/// ctx reads ctx - 1 tokens; brackets reads ctx - 1 or fewer).
+fn cases() -> Vec<TrainConfig> {
+    let base = TrainConfig::default();
+    vec![
+        // The widget's default: induction, learned positions, tied, 2 layers x 2 heads.
+        base.clone(),
+        TrainConfig {
+            task: Task::Copy,
+            n_layers: 1,
+            n_heads: 4,
+            d_model: 20,
+            ctx: 13,
+            pos: Pos::Sinusoidal,
+            tied: false,
+            batch: 5,
+            seed: 7,
+            ..base.clone()
+        },
+        TrainConfig {
+            task: Task::Text,
+            n_layers: 3,
+            n_heads: 2,
+            d_model: 36,
+            ctx: 19,
+            pos: Pos::Rope,
+            tied: true,
+            batch: 3,
+            seed: 11,
+            ..base.clone()
+        },
+        TrainConfig {
+            task: Task::Brackets,
+            n_layers: 2,
+            n_heads: 1,
+            d_model: 12,
+            ctx: 33,
+            pos: Pos::Rope,
+            tied: false,
+            batch: 4,
+            seed: 12,
+            ..base.clone()
+        },
+        TrainConfig {
+            task: Task::Reverse,
+            n_layers: 1,
+            n_heads: 2,
+            d_model: 18,
+            ctx: 17,
+            pos: Pos::Learned,
+            tied: false,
+            batch: 2,
+            seed: 13,
+            ..base
+        },
+    ]
+}
+
+fn stages(c: &Config) -> (f64, f64) {
+    let l = c.n_layers as f64;
+    let sf = 11.0 * l + 3.0;
+    (sf, sf + 17.0 * l + 4.0)
+}
+
+fn longest_sum(c: &Config, batch: usize) -> f64 {
+    c.d_ff().max(c.vocab).max(batch * c.ctx).max(16) as f64
+}
+
+/// A GPU run and the CPU model on the same (f32-rounded) parameters.
+fn pair(tc: &TrainConfig) -> (GpuTransformer, Model) {
+    let ctx = ctx();
+    let mut gpu = GpuTransformer::new(ctx, kernels(), tc.clone()).unwrap();
+    let init = Model::init(tc.model_config(), tc.seed);
+    let rounded: Vec<f64> = init.params.iter().map(|&x| f64::from(x as f32)).collect();
+    // Nudge the layer-norm gains and biases off their initial 1 and 0, and W_q, W_k up to
+    // std 0.2 (sharp attention, scores of a few units, instead of the near-uniform attention of
+    // the initialisation that hides errors in the attention's backward pass), so that every
+    // path is exercised with generic values.
+    let mut p = rounded;
+    let mut rng = Rng::new(tc.seed ^ 99);
+    let lo = Layout::new(&tc.model_config());
+    let d = tc.d_model;
+    let mut nudge = |at: usize, n: usize, s: f64, p: &mut Vec<f64>| {
+        for x in &mut p[at..at + n] {
+            *x = f64::from((*x + s * rng.normal()) as f32);
+        }
+    };
+    for l in &lo.layers {
+        for at in [l.ln1_g, l.ln1_b, l.ln2_g, l.ln2_b, l.b_2] {
+            nudge(at, d, 0.1, &mut p);
+        }
+        nudge(l.b_1, 4 * d, 0.1, &mut p);
+        nudge(l.w_q, d * d, 0.2, &mut p);
+        nudge(l.w_k, d * d, 0.2, &mut p);
+    }
+    nudge(lo.lnf_g, d, 0.1, &mut p);
+    nudge(lo.lnf_b, d, 0.1, &mut p);
+    gpu.set_params(ctx, &p).unwrap();
+    let cpu = Model::from_params(tc.model_config(), p);
+    (gpu, cpu)
+}
+
+fn batch(tc: &TrainConfig, seed: u64) -> Vec<Example> {
+    let mut rng = Rng::new(seed);
+    (0..tc.batch)
+        .map(|_| tc.task.example(tc.ctx, &mut rng))
+        .collect()
+}
+
+#[test]
+fn forward_logits_equal_the_cpu_twin() {
+    let ctx = ctx();
+    for (case, tc) in cases().into_iter().enumerate() {
+        let (gpu, cpu) = pair(&tc);
+        let mc = tc.model_config();
+        let data = batch(&tc, 100 + case as u64);
+        let logits = block_on(gpu.forward(ctx, &data)).unwrap();
+        let (sf, _) = stages(&mc);
+        let k = longest_sum(&mc, tc.batch);
+        let lo = Layout::new(&mc);
+        let (d, v) = (mc.d_model, mc.vocab);
+        // |W_out| as (D, V): E^T when tied.
+        let w = |j: usize, o: usize| -> f64 {
+            if mc.tied {
+                cpu.params[lo.tok_emb + o * d + j].abs()
+            } else {
+                cpu.params[lo.w_out + j * v + o].abs()
+            }
+        };
+        let mut worst = 0.0f64;
+        for (s, e) in data.iter().enumerate() {
+            let fw = cpu.forward(&e.tokens);
+            for t in 0..e.tokens.len() {
+                for o in 0..v {
+                    let g = f64::from(logits[(s * mc.ctx + t) * v + o]);
+                    let c = fw.logits[[t, o]];
+                    // |hf||W_out| for this entry: the magnitude of its last product.
+                    let mag: f64 = (0..d).map(|j| fw.hf[[t, j]].abs() * w(j, o)).sum();
+                    let tol = sf * k * U * mag;
+                    let err = (g - c).abs();
+                    worst = worst.max(err / tol);
+                    assert!(
+                        err <= tol,
+                        "case {case} ({:?} tied={}) seq {s} t {t} logit {o}: gpu {g} cpu {c}, |diff| {err:.2e} > {tol:.2e}",
+                        tc.pos,
+                        tc.tied
+                    );
+                }
+            }
+        }
+        println!("case {case}: logits worst |diff| / tolerance = {worst:.4}");
+    }
+}
+
+/// Named parameter tensors of a layout: (name, offset, length).
+fn tensors(c: &Config) -> Vec<(String, usize, usize)> {
+    let lo = Layout::new(c);
+    let (v, d, f) = (c.vocab, c.d_model, c.d_ff());
+    let mut out = vec![("tok_emb".to_string(), lo.tok_emb, v * d)];
+    if c.pos == Pos::Learned {
+        out.push(("pos_emb".into(), lo.pos_emb, c.ctx * d));
+    }
+    for (i, l) in lo.layers.iter().enumerate() {
+        for (name, at, n) in [
+            ("ln1_g", l.ln1_g, d),
+            ("ln1_b", l.ln1_b, d),
+            ("w_q", l.w_q, d * d),
+            ("w_k", l.w_k, d * d),
+            ("w_v", l.w_v, d * d),
+            ("w_o", l.w_o, d * d),
+            ("ln2_g", l.ln2_g, d),
+            ("ln2_b", l.ln2_b, d),
+            ("w_1", l.w_1, d * f),
+            ("b_1", l.b_1, f),
+            ("w_2", l.w_2, f * d),
+            ("b_2", l.b_2, d),
+        ] {
+            out.push((format!("layer {i} {name}"), at, n));
+        }
+    }
+    out.push(("lnf_g".into(), lo.lnf_g, d));
+    out.push(("lnf_b".into(), lo.lnf_b, d));
+    if !c.tied {
+        out.push(("w_out".into(), lo.w_out, d * v));
+    }
+    assert_eq!(out.iter().map(|t| t.2).sum::<usize>(), lo.len);
+    out
+}
+
+/// The CPU gradient of the batch's mean loss, the loss and accuracy, and G = sum over the
+/// sequences of |that sequence's gradient|.
+fn cpu_gradient(model: &Model, data: &[Example]) -> (Vec<f64>, f64, f64, Vec<f64>) {
+    let mut grad = vec![0.0; model.n_params()];
+    let (loss, acc) = Trainer::batch_gradient(model, data, &mut grad);
+    let n = data
+        .iter()
+        .map(|e| e.targets.iter().flatten().count())
+        .sum::<usize>()
+        .max(1);
+    let mut mag = vec![0.0; model.n_params()];
+    for e in data {
+        let mut g = vec![0.0; model.n_params()];
+        let fw = model.forward(&e.tokens);
+        model.backward(&fw, &e.targets, 1.0 / n as f64, &mut g);
+        for (m, g) in mag.iter_mut().zip(&g) {
+            *m += g.abs();
+        }
+    }
+    (grad, loss, acc, mag)
+}
+
+fn norm(x: impl Iterator<Item = f64>) -> f64 {
+    x.map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Per tensor, the normwise bound of the header on ||g_gpu - g_cpu||.
+fn gradient_bounds(tc: &TrainConfig, mag: &[f64]) -> Vec<(String, usize, usize, f64)> {
+    let mc = tc.model_config();
+    let (_, s) = stages(&mc);
+    let k = longest_sum(&mc, tc.batch);
+    tensors(&mc)
+        .into_iter()
+        .map(|(name, at, n)| {
+            let tol = 4.0 * s * k * U * norm(mag[at..at + n].iter().copied());
+            (name, at, n, tol)
+        })
+        .collect()
+}
+
+#[test]
+fn the_full_gradient_loss_and_accuracy_equal_the_cpu_twin() {
+    let ctx = ctx();
+    for (case, tc) in cases().into_iter().enumerate() {
+        let (gpu, cpu) = pair(&tc);
+        let data = batch(&tc, 200 + case as u64);
+        let (g, stats) = block_on(gpu.gradient(ctx, &data)).unwrap();
+        let (cg, loss, acc, mag) = cpu_gradient(&cpu, &data);
+        let mut worst = 0.0f64;
+        for (name, at, n, tol) in gradient_bounds(&tc, &mag) {
+            let err = norm((at..at + n).map(|p| f64::from(g[p]) - cg[p]));
+            let size = norm(cg[at..at + n].iter().copied());
+            worst = worst.max(err / tol);
+            assert!(
+                err <= tol,
+                "case {case} ({:?} tied={}) {name}: ||gpu - cpu|| {err:.3e} > {tol:.3e} (||cpu|| {size:.3e})",
+                tc.pos,
+                tc.tied
+            );
+        }
+        let gmax = cg.iter().fold(0f64, |m, g| m.max(g.abs()));
+        assert!(
+            gmax > 1e-4,
+            "a trivially zero gradient tests nothing ({gmax})"
+        );
+        // The loss: a mean of n terms lse - z_y, each as accurate as the logits (S_f K u
+        // relative to their magnitude, at most |z| summed over the row, <= 10 here) plus the
+        // mean's own n u.
+        let (sf, _) = stages(&tc.model_config());
+        let k = longest_sum(&tc.model_config(), tc.batch);
+        let tol_loss = (sf * k + k) * U * 10.0;
+        assert!(
+            (f64::from(stats[0]) - loss).abs() <= tol_loss,
+            "case {case}: loss gpu {} cpu {loss}",
+            stats[0]
+        );
+        // Accuracy counts argmax hits: equal unless two logits tie within the logits' error.
+        assert!(
+            (f64::from(stats[1]) - acc).abs() <= 1e-6 + 1.0 / 64.0,
+            "case {case}: accuracy gpu {} cpu {acc}",
+            stats[1]
+        );
+        // The norm: ||g_gpu|| - ||g_cpu|| <= ||g_gpu - g_cpu|| <= the tensors' bounds combined.
+        let tol_norm = norm(gradient_bounds(&tc, &mag).iter().map(|b| b.3)) + 2.0 * k * U;
+        let cnorm = norm(cg.iter().copied());
+        assert!(
+            (f64::from(stats[2]) - cnorm).abs() <= tol_norm,
+            "case {case}: gradient norm gpu {} cpu {cnorm}",
+            stats[2]
+        );
+        println!("case {case}: gradient worst ||diff|| / tolerance = {worst:.4}");
+    }
+}
