@@ -37,7 +37,7 @@
 
 use std::sync::OnceLock;
 
-use mlplay::gpu::transformer::{GpuTransformer, TransformerKernels};
+use mlplay::gpu::transformer::{GpuTransformer, TransformerKernels, DATA_SEED_XOR};
 use mlplay::gpu::{block_on, GpuContext};
 use mlplay::rng::Rng;
 use mlplay::transformer::model::{Config, Layout, Model, Pos};
@@ -326,23 +326,14 @@ fn the_full_gradient_loss_and_accuracy_equal_the_cpu_twin() {
             gmax > 1e-4,
             "a trivially zero gradient tests nothing ({gmax})"
         );
-        // The loss: a mean of n terms lse - z_y, each as accurate as the logits (S_f K u
-        // relative to their magnitude, at most |z| summed over the row, <= 10 here) plus the
-        // mean's own n u.
-        let (sf, _) = stages(&tc.model_config());
+        let (tol_loss, ties, n) = loss_bounds(&tc, &cpu, &data);
+        check_loss_and_accuracy(
+            &format!("case {case}"),
+            (f64::from(stats[0]), f64::from(stats[1])),
+            (loss, acc),
+            (tol_loss, ties, n),
+        );
         let k = longest_sum(&tc.model_config(), tc.batch);
-        let tol_loss = (sf * k + k) * U * 10.0;
-        assert!(
-            (f64::from(stats[0]) - loss).abs() <= tol_loss,
-            "case {case}: loss gpu {} cpu {loss}",
-            stats[0]
-        );
-        // Accuracy counts argmax hits: equal unless two logits tie within the logits' error.
-        assert!(
-            (f64::from(stats[1]) - acc).abs() <= 1e-6 + 1.0 / 64.0,
-            "case {case}: accuracy gpu {} cpu {acc}",
-            stats[1]
-        );
         // The norm: ||g_gpu|| - ||g_cpu|| <= ||g_gpu - g_cpu|| <= the tensors' bounds combined.
         let tol_norm = norm(gradient_bounds(&tc, &mag).iter().map(|b| b.3)) + 2.0 * k * U;
         let cnorm = norm(cg.iter().copied());
@@ -352,5 +343,198 @@ fn the_full_gradient_loss_and_accuracy_equal_the_cpu_twin() {
             stats[2]
         );
         println!("case {case}: gradient worst ||diff|| / tolerance = {worst:.4}");
+    }
+}
+
+/// Bounds for the loss and the accuracy of `model` on `data`: each scored row's logits err
+/// by at most S_f K u |hf||W_out| (the forward bound, its largest entry in the row), so its
+/// loss term lse - z_y by twice that; the mean adds its own K u relative. The accuracy counts
+/// argmax hits, which agree unless a row's two largest logits are within twice the logits'
+/// error of each other (`ties` counts those rows). Returns (loss bound, ties, n scored).
+fn loss_bounds(tc: &TrainConfig, model: &Model, data: &[Example]) -> (f64, usize, usize) {
+    let mc = tc.model_config();
+    let (sf, _) = stages(&mc);
+    let k = longest_sum(&mc, tc.batch);
+    let lo = Layout::new(&mc);
+    let (d, v) = (mc.d_model, mc.vocab);
+    let w = |j: usize, o: usize| -> f64 {
+        if mc.tied {
+            model.params[lo.tok_emb + o * d + j].abs()
+        } else {
+            model.params[lo.w_out + j * v + o].abs()
+        }
+    };
+    let (mut sum, mut ties, mut n, mut loss) = (0.0, 0, 0, 0.0);
+    for e in data {
+        let fw = model.forward(&e.tokens);
+        let (l, _, _) = Model::loss_sum(&fw, &e.targets);
+        loss += l;
+        for (t, y) in e.targets.iter().enumerate() {
+            if y.is_none() {
+                continue;
+            }
+            n += 1;
+            let mag = (0..v)
+                .map(|o| (0..d).map(|j| fw.hf[[t, j]].abs() * w(j, o)).sum::<f64>())
+                .fold(0.0, f64::max);
+            let tol = sf * k * U * mag;
+            sum += 2.0 * tol;
+            let mut row: Vec<f64> = fw.logits.row(t).to_vec();
+            row.sort_by(|a, b| b.total_cmp(a));
+            ties += usize::from(row[0] - row[1] <= 2.0 * tol);
+        }
+    }
+    let n1 = n.max(1) as f64;
+    (sum / n1 + k * U * loss / n1, ties, n)
+}
+
+fn check_loss_and_accuracy(
+    what: &str,
+    gpu: (f64, f64),
+    cpu: (f64, f64),
+    bounds: (f64, usize, usize),
+) {
+    let (tol_loss, ties, n) = bounds;
+    assert!(
+        (gpu.0 - cpu.0).abs() <= tol_loss,
+        "{what}: loss gpu {} cpu {} (bound {tol_loss:.2e})",
+        gpu.0,
+        cpu.0
+    );
+    // Counts: the GPU's correct / n is one f32 division (u relative) away from the count.
+    let dc = ((gpu.1 - cpu.1).abs() * n as f64 - 2.0 * U * n as f64).max(0.0);
+    assert!(
+        dc < ties as f64 + 0.5,
+        "{what}: accuracy gpu {} cpu {} ({ties} near-ties in {n} rows)",
+        gpu.1,
+        cpu.1
+    );
+}
+
+/// Adam's first step from zero moments is theta -= lr g_c / (|g_c| + eps) per coordinate
+/// (m / (1 - b1) = g_c, sqrt(v / (1 - b2)) = |g_c|), g_c = coef g the clipped gradient,
+/// coef = clip / (||g|| + 1e-6) when below 1. A gradient error dg_c moves it by at most
+/// lr dg_c eps / ((|g_c| - dg_c)+ + eps)^2 (the slope of x / (|x| + eps) is
+/// eps / (|x| + eps)^2), never by more than 2 lr; plus the rounding of m, v, the quotient and
+/// the subtraction (8 u (|theta| + lr)). dg_c <= dg + |g| |dcoef| / coef, with dg each
+/// tensor's normwise gradient bound (a bound on every one of its coordinates too) and the
+/// coefficient's relative error that of the norm.
+#[test]
+fn one_adam_step_with_the_clip_equals_the_cpu_twin() {
+    let ctx = ctx();
+    for (case, mut tc) in cases().into_iter().enumerate() {
+        // Case 1 with a small clip, so that both branches of the clip are exercised.
+        if case == 1 {
+            tc.clip = 1e-3;
+        }
+        let (mut gpu, cpu) = pair(&tc);
+        let data = batch(&tc, 300 + case as u64);
+        gpu.submit_step_on(ctx, &data).unwrap();
+        let stats = block_on(gpu.stats(ctx)).unwrap();
+        let after = block_on(gpu.params(ctx)).unwrap();
+        let (mut g, _, _, mag) = cpu_gradient(&cpu, &data);
+        let bounds = gradient_bounds(&tc, &mag);
+        let gnorm = mlplay::nn::clip_grad_norm(&mut [&mut g[..]], tc.clip);
+        let coef = (tc.clip / (gnorm + 1e-6)).min(1.0);
+        let k = longest_sum(&tc.model_config(), tc.batch);
+        let tol_norm = norm(bounds.iter().map(|b| b.3)) + 2.0 * k * U;
+        assert!((stats.grad_norm - gnorm).abs() <= tol_norm);
+        let rel_coef = if coef < 1.0 { tol_norm / gnorm } else { 0.0 };
+        let mut theta = cpu.params.clone();
+        let mut adam = mlplay::nn::Adam::new(theta.len());
+        adam.beta2 = 0.99;
+        adam.eps = 1e-8;
+        adam.step(&mut [&mut theta[..]], &[&g[..]], tc.lr);
+        let (eps, lr) = (1e-8, tc.lr);
+        let mut moved = 0;
+        for (name, at, n, dg) in bounds {
+            for p in at..at + n {
+                let gc = g[p].abs();
+                let dgc = coef * dg + gc * rel_coef / coef.max(1e-30) * coef;
+                let slope = eps / ((gc - dgc).max(0.0) + eps).powi(2);
+                let tol = (lr * dgc * slope).min(2.0 * lr) + 8.0 * U * (cpu.params[p].abs() + lr);
+                let err = (after[p] - theta[p]).abs();
+                assert!(
+                    err <= tol,
+                    "case {case} {name} [{}]: gpu {} cpu {} (g {}), |diff| {err:.2e} > {tol:.2e}",
+                    p - at,
+                    after[p],
+                    theta[p],
+                    g[p]
+                );
+                moved += usize::from(after[p] != cpu.params[p]);
+            }
+        }
+        assert!(
+            moved > cpu.params.len() / 2,
+            "the step moved {moved} parameters"
+        );
+    }
+}
+
+/// Ten GPU steps track ten CPU Trainer steps from the same seed (same initialisation, same
+/// batches): the per-step loss, accuracy and gradient norm. The test draws the Trainer's
+/// stream beside it (`Rng::new(seed ^ DATA_SEED_XOR)`, checked against the Trainer's own
+/// loss) to compute each step's bounds on the CPU model before the step.
+///
+/// The runs part only through rounding. Adam moves a coordinate by about lr sign(g) whatever
+/// |g|, so a coordinate whose gradient is within f32 noise of zero may move differently, by
+/// at most 2 lr per step; such a coordinate has |g| <= its bound dg, so to first order it
+/// changes the loss by at most dg 2 lr per step. To first order, then, each step adds at most
+/// one step's bounds: after k steps the loss and the norm are within the sum of the k
+/// one-step bounds (the loss bound of `loss_bounds`, the norm bound of the gradient test).
+#[test]
+fn ten_gpu_steps_track_ten_cpu_steps() {
+    let ctx = ctx();
+    for tc in [cases()[0].clone(), cases()[2].clone()] {
+        let mut cpu = Trainer::new(tc.clone()).unwrap();
+        let mut gpu = GpuTransformer::new(ctx, kernels(), tc.clone()).unwrap();
+        let mut stream = Rng::new(tc.seed ^ DATA_SEED_XOR);
+        let k = longest_sum(&tc.model_config(), tc.batch);
+        let (mut tol_loss, mut tol_norm) = (0.0, 0.0);
+        for step in 1..=10 {
+            let data: Vec<Example> = (0..tc.batch)
+                .map(|_| tc.task.example(tc.ctx, &mut stream))
+                .collect();
+            let (_, loss, _, mag) = cpu_gradient(&cpu.model, &data);
+            let (tl, ties, n) = loss_bounds(&tc, &cpu.model, &data);
+            tol_loss += tl;
+            tol_norm += norm(gradient_bounds(&tc, &mag).iter().map(|b| b.3)) + 2.0 * k * U;
+            let c = cpu.step().unwrap();
+            assert_eq!(c.loss, loss, "the test's stream is the Trainer's");
+            let g = gpu.step(ctx).unwrap();
+            assert_eq!(g.step, step);
+            println!(
+                "{:?} step {step}: loss gpu {:.7} cpu {:.7} (|diff| {:.1e}, bound {tol_loss:.1e}); norm gpu {:.6} cpu {:.6} (bound {tol_norm:.1e})",
+                tc.pos,
+                g.loss,
+                c.loss,
+                (g.loss - c.loss).abs(),
+                g.grad_norm,
+                c.grad_norm
+            );
+            check_loss_and_accuracy(
+                &format!("{:?} step {step}", tc.pos),
+                (g.loss, g.accuracy),
+                (c.loss, c.accuracy),
+                (tol_loss, ties, n),
+            );
+            assert!(
+                (g.grad_norm - c.grad_norm).abs() <= tol_norm,
+                "{:?} step {step}: gradient norm gpu {} cpu {}",
+                tc.pos,
+                g.grad_norm,
+                c.grad_norm
+            );
+        }
+        // The GPU's parameters read back into a CPU model: within a few lr of the CPU run's.
+        let m = block_on(gpu.model(ctx)).unwrap();
+        let far = m
+            .params
+            .iter()
+            .zip(&cpu.model.params)
+            .filter(|(a, b)| (*a - *b).abs() > 2.0 * 10.0 * tc.lr)
+            .count();
+        assert_eq!(far, 0, "parameters more than 20 lr apart after 10 steps");
     }
 }
