@@ -538,3 +538,128 @@ fn ten_gpu_steps_track_ten_cpu_steps() {
         assert_eq!(far, 0, "parameters more than 20 lr apart after 10 steps");
     }
 }
+
+fn mlplay(args: &[&str]) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("mlplay-xdg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlplay"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &dir)
+        .output()
+        .expect("run mlplay");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `mlplay transformer --backend gpu` prints the CPU's JSON lines with the GPU's numbers: the
+/// same steps, losses and accuracies to f32 rounding (the bounds are derived in the tests
+/// above; a different batch or a missed update moves the loss by 1e-2 or more, 100 times the
+/// 1e-4 allowed here), the adapter named in `backend`, and head scores from the parameters
+/// read back.
+#[test]
+fn cli_backend_gpu_prints_the_cpu_lines() {
+    let args = |b: &'static str| {
+        vec![
+            "transformer",
+            "--task",
+            "copy",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--d-model",
+            "16",
+            "--ctx",
+            "12",
+            "--batch",
+            "4",
+            "--pos",
+            "rope",
+            "--steps",
+            "6",
+            "--log-every",
+            "2",
+            "--seed",
+            "5",
+            "--backend",
+            b,
+            "--json",
+        ]
+    };
+    let (code, gpu, err) = mlplay(&args("gpu"));
+    if code != 0 && (err.contains("adapter") || err.contains("GPU")) {
+        eprintln!("no GPU adapter here, skipped: {err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    let (code, cpu, err) = mlplay(&args("cpu"));
+    assert_eq!(code, 0, "{err}");
+    let parse = |s: &str| -> Vec<serde_json::Value> {
+        s.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (g, c) = (parse(&gpu), parse(&cpu));
+    assert_eq!(g.len(), 4, "{gpu}");
+    assert_eq!(c.len(), 4);
+    for (a, b) in g[..3].iter().zip(&c[..3]) {
+        assert_eq!(a["step"], b["step"]);
+        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        assert!((la - lb).abs() <= 1e-4 * lb, "loss gpu {la} cpu {lb}");
+        let (aa, ab) = (
+            a["accuracy"].as_f64().unwrap(),
+            b["accuracy"].as_f64().unwrap(),
+        );
+        assert!((aa - ab).abs() <= 1e-6, "accuracy gpu {aa} cpu {ab}");
+    }
+    let (sg, sc) = (&g[3], &c[3]);
+    assert!(sg["backend"].as_str().unwrap().starts_with("gpu: "), "{sg}");
+    assert_eq!(sc["backend"], "cpu");
+    assert_eq!(sg["n_params"], sc["n_params"]);
+    for key in ["induction", "previous_token"] {
+        let flat = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+                .collect()
+        };
+        for (a, b) in flat(&sg[key]).iter().zip(flat(&sc[key])) {
+            assert!((a - b).abs() <= 1e-4, "{key}: gpu {a} cpu {b}");
+        }
+    }
+}
+
+/// Bad input to the GPU trainer is an `Err`, not a panic: a batch of the wrong size, a token
+/// outside the vocabulary, a sequence longer than ctx, parameters of the wrong length.
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let ctx = ctx();
+    let tc = TrainConfig {
+        batch: 2,
+        ..TrainConfig::default()
+    };
+    let mut gpu = GpuTransformer::new(ctx, kernels(), tc.clone()).unwrap();
+    let good = batch(&tc, 1);
+    assert!(gpu.submit_step_on(ctx, &good[..1]).is_err());
+    let mut bad = good.clone();
+    bad[0].tokens[0] = tc.task.vocab();
+    assert!(gpu.submit_step_on(ctx, &bad).is_err());
+    let mut long = good.clone();
+    long[1].tokens.push(0);
+    long[1].targets.push(None);
+    assert!(gpu.submit_step_on(ctx, &long).is_err());
+    assert!(gpu.set_params(ctx, &[0.0; 3]).is_err());
+    assert!(GpuTransformer::new(ctx, kernels(), TrainConfig { n_heads: 3, ..tc }).is_err());
+    // And a good step still works after the refusals.
+    gpu.submit_step_on(ctx, &good).unwrap();
+    assert!(block_on(gpu.stats(ctx)).unwrap().loss.is_finite());
+}
