@@ -429,8 +429,8 @@ fn one_adam_step_with_the_clip_equals_the_cpu_twin() {
         }
         let (mut gpu, cpu) = pair(&tc);
         let data = batch(&tc, 300 + case as u64);
-        gpu.submit_step_on(ctx, &data).unwrap();
-        let stats = block_on(gpu.stats(ctx)).unwrap();
+        let pending = gpu.submit_step_on(ctx, &data).unwrap();
+        let stats = block_on(pending.read(ctx)).unwrap();
         let after = block_on(gpu.params(ctx)).unwrap();
         let (mut g, _, _, mag) = cpu_gradient(&cpu, &data);
         let bounds = gradient_bounds(&tc, &mag);
@@ -660,6 +660,7 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(gpu.set_params(ctx, &[0.0; 3]).is_err());
     assert!(GpuTransformer::new(ctx, kernels(), TrainConfig { n_heads: 3, ..tc }).is_err());
     // And a good step still works after the refusals.
-    gpu.submit_step_on(ctx, &good).unwrap();
-    assert!(block_on(gpu.stats(ctx)).unwrap().loss.is_finite());
+    let pending = gpu.submit_step_on(ctx, &good).unwrap();
+    assert_eq!(pending.step, 1);
+    assert!(block_on(pending.read(ctx)).unwrap().loss.is_finite());
 }

@@ -18,9 +18,10 @@
 //! One [`GpuTransformer::submit_step`] writes the batch's token ids and the step's scalars and
 //! submits one command buffer (clear the gradient, then every dispatch: about 14 per layer
 //! forward, 26 per layer backward, the loss, the norm and Adam); only the three statistics
-//! come back ([`GpuTransformer::stats`], 12 bytes), parameters when asked
-//! ([`GpuTransformer::params`]). Natively [`GpuTransformer::step`] does both and blocks; in
-//! the browser the readback is awaited.
+//! come back (the [`StepReadback`] it returns, 12 bytes), parameters when asked
+//! ([`GpuTransformer::params`], [`GpuTransformer::params_readback`]). Natively
+//! [`GpuTransformer::step`] does both and blocks; in the browser the readbacks are awaited
+//! (they own what they read, so no borrow of the trainer is held across the await).
 
 use wgpu::util::DeviceExt;
 
@@ -831,7 +832,8 @@ pub struct GpuTransformer {
     plan: Plan,
     /// beta1^t and beta2^t as products (as `nn::Adam`), t = Adam steps taken.
     beta_t: (f64, f64),
-    adam_steps: u64,
+    /// Steps submitted (Adam's t restarts with `set_params`; this does not).
+    submitted: u64,
 }
 
 impl GpuTransformer {
@@ -896,7 +898,7 @@ impl GpuTransformer {
             ids,
             plan,
             beta_t: (1.0, 1.0),
-            adam_steps: 0,
+            submitted: 0,
         };
         let init = Model::init(mc, run.config.seed);
         run.set_params(ctx, &init.params)?;
@@ -908,9 +910,10 @@ impl GpuTransformer {
         self.layout.len
     }
 
-    /// Steps taken (as `Trainer::steps`).
+    /// Steps submitted (as `Trainer::steps`; `history` holds those whose statistics were
+    /// read and recorded).
     pub fn steps(&self) -> u64 {
-        self.history.len() as u64
+        self.submitted
     }
 
     /// The next batch of the run's stream (the CPU Trainer's, draw for draw).
@@ -1002,52 +1005,46 @@ impl GpuTransformer {
         Ok(())
     }
 
-    /// One Adam step on `batch`, submitted and not waited for; [`GpuTransformer::stats`] reads
-    /// its loss, accuracy and gradient norm.
-    pub fn submit_step_on(&mut self, ctx: &GpuContext, batch: &[Example]) -> Result<(), String> {
+    /// One Adam step on `batch`, submitted and not waited for; the returned [`StepReadback`]
+    /// reads its loss, accuracy and gradient norm (12 bytes) when awaited.
+    pub fn submit_step_on(
+        &mut self,
+        ctx: &GpuContext,
+        batch: &[Example],
+    ) -> Result<StepReadback, String> {
         let (b1, b2) = (self.beta_t.0 * BETA1, self.beta_t.1 * BETA2);
         // nn::Adam: step_size = lr / (1 - beta1^t), denominator sqrt(v) / sqrt(1 - beta2^t) + eps.
         let adam = (self.config.lr / (1.0 - b1), (1.0 - b2).sqrt());
         self.upload(ctx, batch, adam)?;
         self.submit(ctx, self.plan.passes.len())?;
         self.beta_t = (b1, b2);
-        self.adam_steps += 1;
-        Ok(())
+        self.submitted += 1;
+        Ok(StepReadback {
+            mem: self.mem.clone(),
+            off: self.arena.scalars + 4,
+            step: self.submitted,
+        })
     }
 
-    /// One Adam step on the next batch of the stream, submitted (the browser's half of `step`).
-    pub fn submit_step(&mut self, ctx: &GpuContext) -> Result<(), String> {
+    /// One Adam step on the next batch of the stream, submitted (the browser's half of
+    /// `step`: await the readback, then [`GpuTransformer::record`] its statistics).
+    pub fn submit_step(&mut self, ctx: &GpuContext) -> Result<StepReadback, String> {
         let batch = self.draw_batch();
         self.submit_step_on(ctx, &batch)
     }
 
-    /// Loss, accuracy and gradient norm of the last step (12 bytes read back), recorded in
-    /// `history`. `Err` when the loss or the norm is not finite (then Adam moved nothing,
-    /// as the CPU Trainer).
-    pub async fn stats(&mut self, ctx: &GpuContext) -> Result<StepStats, String> {
-        let s = self.read(ctx, self.arena.scalars + 4, 3).await?;
-        let (loss, accuracy, grad_norm) = (f64::from(s[0]), f64::from(s[1]), f64::from(s[2]));
-        let step = self.steps() + 1;
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            return Err(format!(
-                "the loss diverged at step {step} (loss {loss}, gradient norm {grad_norm}); lower the learning rate"
-            ));
-        }
-        let stats = StepStats {
-            step,
-            loss,
-            accuracy,
-            grad_norm,
-        };
+    /// Appends a step's statistics to `history`.
+    pub fn record(&mut self, stats: StepStats) {
         self.history.push(stats);
-        Ok(stats)
     }
 
-    /// `submit_step` then `stats`, blocking (native; `Trainer::step`'s twin).
+    /// `submit_step` then its statistics, blocking (native; `Trainer::step`'s twin).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, ctx: &GpuContext) -> Result<StepStats, String> {
-        self.submit_step(ctx)?;
-        super::block_on(self.stats(ctx))
+        let pending = self.submit_step(ctx)?;
+        let stats = super::block_on(pending.read(ctx))?;
+        self.record(stats);
+        Ok(stats)
     }
 
     /// The logits (B ctx rows of V, sequence b's position t at row b ctx + t) of `batch` at
@@ -1076,8 +1073,17 @@ impl GpuTransformer {
 
     /// The parameters now, in the CPU model's flat layout.
     pub async fn params(&self, ctx: &GpuContext) -> Result<Vec<f64>, String> {
-        let p = self.read(ctx, self.arena.theta, self.layout.len).await?;
-        Ok(p.into_iter().map(f64::from).collect())
+        self.params_readback().read(ctx).await
+    }
+
+    /// The parameters as they will be after the work submitted so far, read when awaited
+    /// (owned: nothing of the trainer is borrowed across the browser's await).
+    pub fn params_readback(&self) -> ParamsReadback {
+        ParamsReadback {
+            mem: self.mem.clone(),
+            off: self.arena.theta,
+            len: self.layout.len,
+        }
     }
 
     /// The CPU model with the GPU's parameters (for attention maps and head scores).
@@ -1110,18 +1116,72 @@ impl GpuTransformer {
         );
         ctx.queue.submit([encoder.finish()]);
         self.beta_t = (1.0, 1.0);
-        self.adam_steps = 0;
         Ok(())
     }
 
     /// `len` floats of the arena from `off`.
     async fn read(&self, ctx: &GpuContext, off: usize, len: usize) -> Result<Vec<f32>, String> {
-        let out = storage(ctx, "transformer readback", len);
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        encoder.copy_buffer_to_buffer(&self.mem, (off * 4) as u64, &out, 0, (len * 4) as u64);
-        ctx.queue.submit([encoder.finish()]);
-        read_f32(ctx, &out, len).await
+        read_arena(ctx, &self.mem, off, len).await
+    }
+}
+
+/// `len` floats of an arena from `off` (copied into a buffer of their own, then mapped).
+async fn read_arena(
+    ctx: &GpuContext,
+    mem: &wgpu::Buffer,
+    off: usize,
+    len: usize,
+) -> Result<Vec<f32>, String> {
+    let out = storage(ctx, "transformer readback", len);
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    encoder.copy_buffer_to_buffer(mem, (off * 4) as u64, &out, 0, (len * 4) as u64);
+    ctx.queue.submit([encoder.finish()]);
+    read_f32(ctx, &out, len).await
+}
+
+/// A submitted step's statistics, to be read (owned, so a widget can await it without
+/// holding a borrow of the trainer).
+pub struct StepReadback {
+    mem: wgpu::Buffer,
+    off: usize,
+    /// The step's number (1 for the first).
+    pub step: u64,
+}
+
+impl StepReadback {
+    /// Loss, accuracy and gradient norm of the step (on its batch, before its update). `Err`
+    /// when the loss or the norm is not finite; then Adam moved nothing, as the CPU Trainer.
+    pub async fn read(self, ctx: &GpuContext) -> Result<StepStats, String> {
+        let s = read_arena(ctx, &self.mem, self.off, 3).await?;
+        let (loss, accuracy, grad_norm) = (f64::from(s[0]), f64::from(s[1]), f64::from(s[2]));
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(format!(
+                "the loss diverged at step {} (loss {loss}, gradient norm {grad_norm}); lower the learning rate",
+                self.step
+            ));
+        }
+        Ok(StepStats {
+            step: self.step,
+            loss,
+            accuracy,
+            grad_norm,
+        })
+    }
+}
+
+/// The parameters, to be read (owned, as [`StepReadback`]).
+pub struct ParamsReadback {
+    mem: wgpu::Buffer,
+    off: usize,
+    len: usize,
+}
+
+impl ParamsReadback {
+    /// In the CPU model's flat layout.
+    pub async fn read(self, ctx: &GpuContext) -> Result<Vec<f64>, String> {
+        let p = read_arena(ctx, &self.mem, self.off, self.len).await?;
+        Ok(p.into_iter().map(f64::from).collect())
     }
 }
