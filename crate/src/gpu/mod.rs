@@ -45,6 +45,7 @@ pub mod flash;
 pub mod mlp;
 pub mod sampler;
 pub mod transformer;
+pub mod transformer_bench;
 
 /// `src` without its `//` comments (WGSL has no string literals, so `//` always starts one),
 /// without the whitespace before them and without the lines left blank, written into `out`
