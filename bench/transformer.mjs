@@ -52,6 +52,7 @@ log(`browser: benchTransformer(${STEPS}, ${STEPS})`);
 const inBrowser = await page.evaluate(async (steps) => {
   const m = await import(new URL("pkg/mlplay.js", location.href).href);
   try {
+    await m.default(); // the page's own init may still be under way; a second call waits for it
     return JSON.parse(await m.benchTransformer(steps, steps));
   } catch (e) {
     return { error: String(e.message || e) };
