@@ -50,9 +50,9 @@ await page.goto(pageUrl("embed.html?w=ppo-clip"), { waitUntil: "load" });
 const chromium = browser.version();
 log(`browser: benchTransformer(${STEPS}, ${STEPS})`);
 const inBrowser = await page.evaluate(async (steps) => {
-  const m = await import(new URL("pkg/mlplay.js", location.href).href);
+  const m = await import(new URL("pkg-bench/mlplay.js", location.href).href);
   try {
-    await m.default(); // the page's own init may still be under way; a second call waits for it
+    await m.default(); // its own instance: the benchmarks module, beside the page's
     return JSON.parse(await m.benchTransformer(steps, steps));
   } catch (e) {
     return { error: String(e.message || e) };
