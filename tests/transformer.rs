@@ -171,32 +171,43 @@ fn tasks_have_the_stated_structure() {
     let e = Task::Reverse.example(8, &mut rng);
     assert_eq!(e.tokens[5], e.tokens[3]);
     assert_eq!(e.targets[7], Some(e.tokens[0]));
-    // induction: a segment of length n repeated; every target after the first n + 1 tokens is
-    // the token n places earlier, and exactly those are scored (ctx - n of them).
+    // induction: filler, a segment r of length n, r again; the ctx + 1 tokens before the second
+    // copy are distinct (24 < 26 letters); exactly the targets inside the second copy are
+    // scored (its first token cannot be known), each the token n places earlier.
     let mut periods = std::collections::BTreeSet::new();
-    for _ in 0..200 {
+    for _ in 0..300 {
         let e = Task::Induction.example(24, &mut rng);
-        let scored = e.targets.iter().filter(|t| t.is_some()).count();
-        let n = e.tokens.len() - scored;
-        periods.insert(n);
         let full: Vec<usize> = e
             .tokens
             .iter()
             .copied()
             .chain(e.targets.last().unwrap().iter().copied())
             .collect();
-        for t in 0..e.tokens.len() {
-            if t >= n {
+        assert_eq!(full.len(), 25);
+        // n is the distance back to the first earlier occurrence of the last token.
+        let last = full[24];
+        let n = (1..25)
+            .find(|&d| full[24 - d] == last)
+            .expect("the last token repeats");
+        periods.insert(n);
+        let second = 25 - n;
+        let mut before = full[..second].to_vec();
+        before.sort_unstable();
+        before.dedup();
+        assert_eq!(before.len(), second, "distinct before the second copy");
+        assert_eq!(&full[second..], &full[second - n..second]);
+        for t in 0..24 {
+            if t >= second {
                 assert_eq!(e.targets[t], Some(full[t + 1 - n]));
             } else {
                 assert_eq!(e.targets[t], None);
             }
         }
     }
-    // Periods 2 ..= 12 all occur in 200 draws (each has probability 1/11).
+    // Lengths 3 ..= 12 all occur in 300 draws (each has probability 1/10).
     assert_eq!(
         periods.into_iter().collect::<Vec<_>>(),
-        (2..=12).collect::<Vec<_>>()
+        (3..=12).collect::<Vec<_>>()
     );
     // brackets: the label after '=' (4) is Y (5) exactly when the string is balanced.
     let (mut yes, mut no) = (0, 0);
@@ -248,16 +259,15 @@ fn a_two_layer_model_learns_to_copy() {
     );
 }
 
-#[test]
-fn head_scores_of_a_hand_built_pattern() {
-    // A one-layer model whose only head attends to the previous token: with RoPE off and
-    // learned positions set so that q_t . k_{t-1} dominates, the previous-token score is near
-    // 1 and the induction score near 0. Built by hand: position t's embedding is a large
-    // one-hot e_t (d_model = ctx), W_q maps e_t to c e_{t-1} ... which needs ctx <= d_model.
-    let ctx = 8;
+/// A one-layer, one-head model that attends from position t to t - k (for t >= k), built by
+/// hand: position t's embedding is the one-hot e_t (d_model = ctx), W_k the identity and
+/// W_q = 20 * shift(-k). Layer norm of a one-hot row keeps its largest component at t
+/// (x_hat = (e_t - 1/ctx) / sigma with gain 1, bias 0), so q_t . k_j is largest at j = t - k,
+/// by a margin of 20 * 1/sigma^2 / sqrt(ctx) (about 20 here): a weight near 1 after the softmax.
+fn offset_head(ctx: usize, k: usize) -> Model {
     let config = Config {
         vocab: 4,
-        d_model: 8,
+        d_model: ctx,
         n_layers: 1,
         n_heads: 1,
         ctx,
@@ -266,7 +276,7 @@ fn head_scores_of_a_hand_built_pattern() {
     };
     let mut model = Model::init(config, 1);
     let lo = model.layout.clone();
-    let d = 8;
+    let d = ctx;
     for x in model.params.iter_mut() {
         *x = 0.0;
     }
@@ -274,23 +284,55 @@ fn head_scores_of_a_hand_built_pattern() {
         model.params[lo.pos_emb + t * d + t] = 1.0;
     }
     let l = &lo.layers[0];
-    // Layer norm of a one-hot row e_t: x_hat = (e_t - 1/8) / sigma; with gain 1 and bias 0 the
-    // largest component is still t, and W_q = c * shift(-1), W_k = identity make
-    // q_t . k_j largest at j = t - 1.
     for j in 0..d {
         model.params[l.ln1_g + j] = 1.0;
         model.params[lo.lnf_g + j] = 1.0;
         model.params[l.ln2_g + j] = 1.0;
         model.params[l.w_k + j * d + j] = 1.0;
-        if j >= 1 {
-            // q = h W_q: row j (input) to column j - 1 (output).
-            model.params[l.w_q + j * d + (j - 1)] = 20.0;
+        if j >= k {
+            // q = h W_q: row j (input) to column j - k (output).
+            model.params[l.w_q + j * d + (j - k)] = 20.0;
         }
     }
-    let model = Model::from_params(model.config.clone(), model.params);
+    Model::from_params(model.config.clone(), model.params)
+}
+
+#[test]
+fn head_scores_of_a_hand_built_pattern() {
+    // The previous-token head (offset 1) scores near 1 as such and near 0 as an induction head
+    // (the probe's copies are at least 3 apart, so the token after the previous occurrence is
+    // never the previous token).
+    let model = offset_head(8, 1);
     let (prev, ind) = head_scores(&model, 4, 1);
     assert!(prev[0][0] > 0.95, "previous-token score {}", prev[0][0]);
     assert!(ind[0][0] < 0.05, "induction score {}", ind[0][0]);
+}
+
+#[test]
+fn a_fixed_offset_head_is_not_an_induction_head() {
+    // A head that always looks 7 back sits exactly on the stripe i - 8 + 1 of a probe `r r`
+    // with |r| = ctx / 2 = 8, and a fixed-length probe would score it as a perfect induction
+    // head. The probes' copies are m = 3 ..= 8 apart, uniformly, so it is on the stripe only
+    // when m = 8: a score near 1/6 (0.17), whose standard deviation over 64 probes is
+    // sqrt(1/6 * 5/6 / 64) = 0.047; 0.35 is 4 of them above.
+    let model = offset_head(16, 7);
+    let tokens: Vec<usize> = (0..16).map(|t| t % 4).collect();
+    let a = &model.forward(&tokens).blocks[0].attn[0];
+    let on_offset = (7..16).map(|i| a[[i, i - 7]]).sum::<f64>() / 9.0;
+    assert!(on_offset > 0.95, "the head looks 7 back: {on_offset}");
+    let (prev, ind) = head_scores(&model, 64, 2);
+    assert!(
+        ind[0][0] > 0.05 && ind[0][0] < 0.35,
+        "induction score {}",
+        ind[0][0]
+    );
+    // Rows 1 ..= 6 have no key 7 back and attend uniformly (q = 0), giving the previous token
+    // 1/(i + 1); rows 7 ..= 15 give it about 0: (H_7 - 1) / 15 = 0.106 in all.
+    assert!(
+        (prev[0][0] - 0.106).abs() < 0.01,
+        "previous-token score {}",
+        prev[0][0]
+    );
 }
 
 fn mlplay(args: &[&str]) -> (i32, String, String) {
@@ -451,10 +493,20 @@ fn cli_attention_maps_are_causal_distributions() {
     ]);
     assert_eq!(code, 0, "{err}");
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let probe = last["probe"].as_array().unwrap();
-    // ctx 8: the probe is r r with r of length 4, so token i equals token i - 4.
+    let probe: Vec<u64> = last["probe"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // ctx 8: the probe is filler, r, r (cut at 8 tokens) with r of length m in 3 ..= 4 and the
+    // second copy from 9 - m on, so token i equals token i - m there.
     assert_eq!(probe.len(), 8);
-    assert_eq!(probe[..4], probe[4..]);
+    let m = last["probe_offset"].as_u64().unwrap() as usize;
+    assert!((3..=4).contains(&m), "{m}");
+    for i in 9 - m..8 {
+        assert_eq!(probe[i], probe[i - m]);
+    }
     let maps = last["attention"].as_array().unwrap();
     assert_eq!(maps.len(), 2);
     for head in maps.iter().flat_map(|l| l.as_array().unwrap()) {

@@ -159,9 +159,10 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
         ("previous_token", per_head(&prev)),
     ];
     if show_attention {
-        // The attention maps on the first probe sequence (r r), [layer][head][query][key].
-        let probe = train::probe_sequence(&trainer.model, PROBE_SEED);
-        let fw = trainer.model.forward(&probe);
+        // The attention maps on the first probe (filler, r, r; the copies `probe_offset`
+        // apart), [layer][head][query][key].
+        let probe = train::probe(&trainer.model, PROBE_SEED);
+        let fw = trainer.model.forward(&probe.tokens);
         let maps = fw
             .blocks
             .iter()
@@ -178,8 +179,9 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
             .collect();
         fields.push((
             "probe",
-            Json::Arr(probe.iter().map(|&t| Json::Num(t as f64)).collect()),
+            Json::Arr(probe.tokens.iter().map(|&t| Json::Num(t as f64)).collect()),
         ));
+        fields.push(("probe_offset", Json::Num(probe.offset as f64)));
         fields.push(("attention", Json::Arr(maps)));
     }
     let summary = Json::obj(fields);

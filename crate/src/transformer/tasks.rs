@@ -37,8 +37,8 @@ pub struct Example {
 
 /// Symbols of the copy and reverse tasks (the bar is one more).
 const SYMBOLS: usize = 16;
-/// Symbols of the induction task: 26 letters, so that a segment rarely repeats a token
-/// (which would make the lookup ambiguous).
+/// Symbols of the induction task: 26 letters (dealt without repeats, see
+/// [`repeated_segment`]).
 const LETTERS: usize = 26;
 
 impl Task {
@@ -122,16 +122,10 @@ impl Task {
                 scored_from = n + 1;
             }
             Task::Induction => {
-                // A random segment r of random length n, repeated to fill the context: `r r r ..`.
-                // The period varies, so no fixed positional offset finds the answer; looking up
-                // the token after the current token's previous occurrence does.
-                let total = ctx + 1;
-                let max_n = (total / 2).max(2);
-                let n = 2 + rng.next_u64() as usize % (max_n - 1);
-                let r: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % LETTERS).collect();
-                full = (0..total).map(|i| r[i % n]).collect();
-                // The first token of the first repeat cannot be known; every later one can.
-                scored_from = n + 1;
+                let (s, second, _) = repeated_segment(ctx + 1, LETTERS, rng);
+                full = s;
+                // The first token of the second copy cannot be known; every later one can.
+                scored_from = second + 1;
             }
             Task::Brackets => {
                 let pairs = ctx.saturating_sub(2) / 2;
@@ -174,6 +168,34 @@ impl Task {
             .collect();
         Example { tokens, targets }
     }
+}
+
+/// The induction task's sequence of `len` tokens over `vocab` (also the probe of
+/// [`super::train::head_scores`]): `x_1 .. x_p r r`, a segment r of random length n (uniform
+/// in [3, len / 2]; at n = 2 the token after the previous occurrence would be the previous
+/// token, and a previous-token head would pass for an induction head) after p = len - 2n
+/// filler tokens, then r again (the second copy cut at
+/// `len`). Filler and r are dealt from a shuffled deck of the vocabulary, so each token occurs
+/// at most once before the second copy (when p + n <= vocab) and the token after the current
+/// token's previous occurrence is unambiguous, as with the large vocabularies of Olsson et
+/// al. 2022. Because n varies, no fixed positional offset finds the answer.
+/// Returns the tokens, the index p + n of the second copy's first token, and n.
+pub fn repeated_segment(len: usize, vocab: usize, rng: &mut Rng) -> (Vec<usize>, usize, usize) {
+    let hi = (len / 2).max(3);
+    let n = 3 + rng.next_u64() as usize % (hi - 2);
+    let p = len.saturating_sub(2 * n);
+    let mut deck: Vec<usize> = Vec::new();
+    let mut s: Vec<usize> = (0..p + n)
+        .map(|_| {
+            if deck.is_empty() {
+                deck = (0..vocab).collect();
+            }
+            deck.swap_remove(rng.next_u64() as usize % deck.len())
+        })
+        .collect();
+    s.extend_from_within(p..p + n);
+    s.truncate(len);
+    (s, p + n, n)
 }
 
 /// A uniformly shaped random balanced string of `pairs` pairs over `(` `)` `[` `]`
