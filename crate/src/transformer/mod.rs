@@ -32,7 +32,14 @@ fn per_head(scores: &[Vec<f64>]) -> Json {
 
 /// `mlplay transformer ...`: trains on the CPU and prints, one line per logged step,
 /// `step, loss, accuracy, wall_ms` (a JSON object per line with `--json`), then a last line
-/// with the per-head induction and previous-token scores. `Err((2, _))` for bad arguments.
+/// with the per-head scores of [`train::head_scores`], `[layer][head]`: `induction` (Olsson et
+/// al.'s prefix-matching score: attention from the second copy of a repeated segment to the
+/// token after the current token's earlier occurrence) and `previous_token`, on
+/// [`PROBE_SEQUENCES`] probes drawn like the induction task (copies 3 to ctx / 2 apart).
+/// `--attention` adds `probe` (the first probe's tokens), `probe_offset` (the distance m
+/// between its copies: the induction stripe is key = query - m + 1 from query ctx + 1 - m on)
+/// and `attention` (`[layer][head][query][key]` on that probe). `Err((2, _))` for bad
+/// arguments.
 pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
     let mut c = TrainConfig::default();
     let mut steps: u64 = 300;
