@@ -171,11 +171,16 @@ fn tasks_have_the_stated_structure() {
     let e = Task::Reverse.example(8, &mut rng);
     assert_eq!(e.tokens[5], e.tokens[3]);
     assert_eq!(e.targets[7], Some(e.tokens[0]));
-    // induction: filler, a segment r of length n, r again; the ctx + 1 tokens before the second
-    // copy are distinct (24 < 26 letters); exactly the targets inside the second copy are
-    // scored (its first token cannot be known), each the token n places earlier.
-    let mut periods = std::collections::BTreeSet::new();
-    for _ in 0..300 {
+    // induction: filler, a segment r of length n in 6 ..= 8 (24 + 1 tokens: 25 / 4 = 6 to
+    // 26 / 3 = 8), filler, r again at the end; the 25 - n tokens before the second copy are
+    // distinct (fewer than 26 letters); the copies are m apart, m in n ..= 25 - n; exactly the
+    // targets inside the second copy are scored (its first token cannot be known), each the
+    // token m places earlier.
+    let (mut lengths, mut gaps) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for _ in 0..400 {
         let e = Task::Induction.example(24, &mut rng);
         let full: Vec<usize> = e
             .tokens
@@ -184,30 +189,40 @@ fn tasks_have_the_stated_structure() {
             .chain(e.targets.last().unwrap().iter().copied())
             .collect();
         assert_eq!(full.len(), 25);
-        // n is the distance back to the first earlier occurrence of the last token.
-        let last = full[24];
-        let n = (1..25)
-            .find(|&d| full[24 - d] == last)
-            .expect("the last token repeats");
-        periods.insert(n);
+        // m is the distance back to the earlier occurrence of the last token, n the length of
+        // the stretch that repeats at that distance.
+        let m = (1..25)
+            .find(|&d| full[24 - d] == full[24])
+            .expect("repeats");
+        let n = (1..=25 - m)
+            .take_while(|&k| full[25 - k] == full[25 - k - m])
+            .count();
+        assert!(
+            (6..=8).contains(&n) && (n..=25 - n).contains(&m),
+            "n {n} m {m}"
+        );
+        lengths.insert(n);
+        gaps.insert(m);
         let second = 25 - n;
         let mut before = full[..second].to_vec();
         before.sort_unstable();
         before.dedup();
         assert_eq!(before.len(), second, "distinct before the second copy");
-        assert_eq!(&full[second..], &full[second - n..second]);
         for t in 0..24 {
             if t >= second {
-                assert_eq!(e.targets[t], Some(full[t + 1 - n]));
+                assert_eq!(e.targets[t], Some(full[t + 1 - m]));
             } else {
                 assert_eq!(e.targets[t], None);
             }
         }
     }
-    // Lengths 3 ..= 12 all occur in 300 draws (each has probability 1/10).
+    // All lengths and distances occur in 400 draws (the rarest distances, 6 and 19, need n = 6,
+    // a third of draws, then 1 of 14 distances: 1/42 each, missed with probability
+    // (41/42)^400 < 1e-4).
+    assert_eq!(lengths.into_iter().collect::<Vec<_>>(), vec![6, 7, 8]);
     assert_eq!(
-        periods.into_iter().collect::<Vec<_>>(),
-        (3..=12).collect::<Vec<_>>()
+        gaps.into_iter().collect::<Vec<_>>(),
+        (6..=19).collect::<Vec<_>>()
     );
     // brackets: the label after '=' (4) is Y (5) exactly when the string is balanced.
     let (mut yes, mut no) = (0, 0);
@@ -312,9 +327,10 @@ fn head_scores_of_a_hand_built_pattern() {
 fn a_fixed_offset_head_is_not_an_induction_head() {
     // A head that always looks 7 back sits exactly on the stripe i - 8 + 1 of a probe `r r`
     // with |r| = ctx / 2 = 8, and a fixed-length probe would score it as a perfect induction
-    // head. The probes' copies are m = 3 ..= 8 apart, uniformly, so it is on the stripe only
-    // when m = 8: a score near 1/6 (0.17), whose standard deviation over 64 probes is
-    // sqrt(1/6 * 5/6 / 64) = 0.047; 0.35 is 4 of them above.
+    // head. At ctx 16 the probes' copies are m apart with |r| = n uniform in 4 ..= 6 and m
+    // uniform in n ..= 17 - n, so the head is on the stripe only when m = 8:
+    // P = (1/10 + 1/8 + 1/6) / 3 = 0.131, with standard deviation sqrt(0.131 * 0.869 / 64)
+    // = 0.042 over 64 probes; 0.3 is 4 of them above.
     let model = offset_head(16, 7);
     let tokens: Vec<usize> = (0..16).map(|t| t % 4).collect();
     let a = &model.forward(&tokens).blocks[0].attn[0];
@@ -322,7 +338,7 @@ fn a_fixed_offset_head_is_not_an_induction_head() {
     assert!(on_offset > 0.95, "the head looks 7 back: {on_offset}");
     let (prev, ind) = head_scores(&model, 64, 2);
     assert!(
-        ind[0][0] > 0.05 && ind[0][0] < 0.35,
+        ind[0][0] > 0.03 && ind[0][0] < 0.3,
         "induction score {}",
         ind[0][0]
     );
@@ -333,6 +349,74 @@ fn a_fixed_offset_head_is_not_an_induction_head() {
         "previous-token score {}",
         prev[0][0]
     );
+}
+
+/// Attention that is uniform over the visible keys: the model with W_q = W_k = 0 (every score
+/// 0). Its head scores are the baselines a trained head must beat.
+fn uniform_attention(config: Config) -> Model {
+    let mut model = Model::init(config, 1);
+    let lo = model.layout.clone();
+    let d = model.config.d_model;
+    for l in &lo.layers {
+        model.params[l.w_q..l.w_q + d * d].fill(0.0);
+        model.params[l.w_k..l.w_k + d * d].fill(0.0);
+    }
+    model
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "about 20 s in release, minutes in debug: cargo test --release --test transformer"
+)]
+fn the_default_model_forms_an_induction_head() {
+    // The widget's default (two layers of two heads, d_model 32, RoPE, ctx 16, batch 16, Adam
+    // 3e-3) on the induction task, seed 1. Measured in a release build, seed 1: the loss sits
+    // near 2.4-2.9 nats (guessing among the tokens seen) with no induction head until about
+    // step 2,000, then within 250 steps a previous-token head in layer 0 (score 0.70 -> 0.83)
+    // and induction heads in layer 1 (0.43 -> 0.97) appear and the accuracy goes from 0.35 to
+    // 1.00. 3,000 steps leave a margin of about 1.5x for seed 1. Not every seed is this
+    // quick: seeds 2 and 3 were still on the plateau at step 4,000 (loss 2.8, a previous-token
+    // score of 0.3-0.5 in layer 1 instead of layer 0), so this asserts one known seed, not the
+    // phase change's timing in general.
+    let config = TrainConfig::default();
+    assert_eq!(config.task, Task::Induction);
+    let baseline = uniform_attention(config.model_config());
+    let (base_prev, base_ind) = head_scores(&baseline, 32, 7);
+    // Uniform attention scores 1/(i + 1): previous-token (H_16 - 1) / 15 = 0.159 over
+    // i = 1 ..= 15; induction over the second copy (i >= 11) below 1/12 = 0.083.
+    assert!(
+        (base_prev[0][0] - 0.159).abs() < 1e-3,
+        "uniform previous-token score {}",
+        base_prev[0][0]
+    );
+    assert!(
+        base_ind[1][0] < 0.083,
+        "uniform induction score {}",
+        base_ind[1][0]
+    );
+    let mut trainer = Trainer::new(config).expect("valid");
+    for _ in 0..3000 {
+        trainer.step().expect("finite");
+    }
+    let (prev, ind) = head_scores(&trainer.model, 32, 7);
+    let (loss, accuracy) = trainer.evaluate(64, 777);
+    // 0.5 is 6x the uniform baseline and well above what a head at any fixed offset can score
+    // (it sits on the stripe only for the one distance between the copies it matches, at most
+    // (1/10 + 1/8 + 1/6) / 3 = 0.13 of the probes, see a_fixed_offset_head_is_not_an_induction_head).
+    let best_ind = ind[1].iter().copied().fold(0.0, f64::max);
+    let best_prev = prev[0].iter().copied().fold(0.0, f64::max);
+    assert!(
+        best_ind > 0.5,
+        "no induction head in layer 1: {ind:?} (loss {loss}, accuracy {accuracy})"
+    );
+    assert!(
+        best_prev > 0.5,
+        "no previous-token head in layer 0: {prev:?} (induction {ind:?})"
+    );
+    // With the head in place the second copy is predicted: held-out accuracy near 1 (chance is
+    // about 1/13, one of the tokens seen).
+    assert!(accuracy > 0.9, "held-out accuracy {accuracy} (loss {loss})");
 }
 
 fn mlplay(args: &[&str]) -> (i32, String, String) {
@@ -499,12 +583,13 @@ fn cli_attention_maps_are_causal_distributions() {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    // ctx 8: the probe is filler, r, r (cut at 8 tokens) with r of length m in 3 ..= 4 and the
-    // second copy from 9 - m on, so token i equals token i - m there.
+    // ctx 8 (9 tokens drawn, 8 read): r has length 3 (9 / 4 < 3 = 10 / 3) and its second
+    // copy starts at 9 - 3 = 6, m = 3 ..= 6 after the first, so tokens 6 and 7 repeat tokens
+    // 6 - m and 7 - m.
     assert_eq!(probe.len(), 8);
     let m = last["probe_offset"].as_u64().unwrap() as usize;
-    assert!((3..=4).contains(&m), "{m}");
-    for i in 9 - m..8 {
+    assert!((3..=6).contains(&m), "{m}");
+    for i in 6..8 {
         assert_eq!(probe[i], probe[i - m]);
     }
     let maps = last["attention"].as_array().unwrap();

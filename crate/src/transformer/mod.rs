@@ -35,9 +35,9 @@ fn per_head(scores: &[Vec<f64>]) -> Json {
 /// with the per-head scores of [`train::head_scores`], `[layer][head]`: `induction` (Olsson et
 /// al.'s prefix-matching score: attention from the second copy of a repeated segment to the
 /// token after the current token's earlier occurrence) and `previous_token`, on
-/// [`PROBE_SEQUENCES`] probes drawn like the induction task (copies 3 to ctx / 2 apart).
+/// [`PROBE_SEQUENCES`] probes drawn like the induction task (copies of random length at random distances).
 /// `--attention` adds `probe` (the first probe's tokens), `probe_offset` (the distance m
-/// between its copies: the induction stripe is key = query - m + 1 from query ctx + 1 - m on)
+/// between its copies: the induction stripe is key = query - m + 1 over the second copy)
 /// and `attention` (`[layer][head][query][key]` on that probe). `Err((2, _))` for bad
 /// arguments.
 pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {

@@ -171,21 +171,24 @@ impl Task {
 }
 
 /// The induction task's sequence of `len` tokens over `vocab` (also the probe of
-/// [`super::train::head_scores`]): `x_1 .. x_p r r`, a segment r of random length n (uniform
-/// in [3, len / 2]; at n = 2 the token after the previous occurrence would be the previous
-/// token, and a previous-token head would pass for an induction head) after p = len - 2n
-/// filler tokens, then r again (the second copy cut at
-/// `len`). Filler and r are dealt from a shuffled deck of the vocabulary, so each token occurs
-/// at most once before the second copy (when p + n <= vocab) and the token after the current
-/// token's previous occurrence is unambiguous, as with the large vocabularies of Olsson et
-/// al. 2022. Because n varies, no fixed positional offset finds the answer.
-/// Returns the tokens, the index p + n of the second copy's first token, and n.
+/// [`super::train::head_scores`]): `x .. x r y .. y r`, a segment r of random length n
+/// (uniform in [max(3, len / 4), max(3, len / 4, (len + 1) / 3)]) copied to the end, the copies
+/// m apart with m uniform in [n, len - n] (random filler before and between them). Filler and
+/// r are dealt from a shuffled deck of the vocabulary, so each token occurs at most once
+/// before the second copy (when len - n <= vocab) and the token after the current token's
+/// previous occurrence is unambiguous, as with the large vocabularies of Olsson et al. 2022.
+/// Because m varies, no head at a fixed positional offset finds the answer (with `r r` of a
+/// fixed length, or r repeated to fill the context, such heads do); n >= 3 keeps the token
+/// after the previous occurrence from being the previous token.
+/// Returns the tokens, the index len - n of the second copy's first token, and m.
 pub fn repeated_segment(len: usize, vocab: usize, rng: &mut Rng) -> (Vec<usize>, usize, usize) {
-    let hi = (len / 2).max(3);
-    let n = 3 + rng.next_u64() as usize % (hi - 2);
-    let p = len.saturating_sub(2 * n);
+    let lo = (len / 4).max(3);
+    let hi = ((len + 1) / 3).max(lo);
+    let n = lo + rng.next_u64() as usize % (hi - lo + 1);
+    let second = len.saturating_sub(n).max(n);
+    let first = rng.next_u64() as usize % (second - n + 1);
     let mut deck: Vec<usize> = Vec::new();
-    let mut s: Vec<usize> = (0..p + n)
+    let mut s: Vec<usize> = (0..second)
         .map(|_| {
             if deck.is_empty() {
                 deck = (0..vocab).collect();
@@ -193,9 +196,9 @@ pub fn repeated_segment(len: usize, vocab: usize, rng: &mut Rng) -> (Vec<usize>,
             deck.swap_remove(rng.next_u64() as usize % deck.len())
         })
         .collect();
-    s.extend_from_within(p..p + n);
+    s.extend_from_within(first..first + n);
     s.truncate(len);
-    (s, p + n, n)
+    (s, second, second - first)
 }
 
 /// A uniformly shaped random balanced string of `pairs` pairs over `(` `)` `[` `]`

@@ -7,7 +7,13 @@ use super::tasks::{repeated_segment, Example, Task};
 use crate::nn::{clip_grad_norm, Adam};
 use crate::rng::Rng;
 
-/// Everything a run depends on; `Default` is the widget's default model.
+/// Everything a run depends on; `Default` is the widget's default model: two layers of two
+/// heads, d_model 32, rotary positions, ctx 16, on the induction task, where it forms a
+/// previous-token head in layer 0 and induction heads in layer 1 (the loss falls from the
+/// ~2.8 nats of guessing among the tokens seen to near 0 in a few hundred steps; seed 1:
+/// around step 2,000 of batches of 16, see tests/transformer.rs). Rotary positions make the
+/// previous-token head easy to find; with learned positions the same model sat on the
+/// plateau for the 4,000 steps tried.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub task: Task,
@@ -33,8 +39,8 @@ impl Default for TrainConfig {
             n_layers: 2,
             n_heads: 2,
             d_model: 32,
-            ctx: 24,
-            pos: Pos::Learned,
+            ctx: 16,
+            pos: Pos::Rope,
             tied: true,
             batch: 16,
             lr: 3e-3,
@@ -161,8 +167,8 @@ impl Trainer {
 }
 
 /// A probe for [`head_scores`]: `ctx` tokens drawn like the induction task's
-/// ([`repeated_segment`]: filler, a segment r, r again), the index of the second copy's first
-/// token, and the distance between the copies (the segment's length).
+/// ([`repeated_segment`]: filler, a segment r, filler, r again), the index of the second
+/// copy's first token, and the distance between the copies.
 pub struct Probe {
     pub tokens: Vec<usize>,
     pub second: usize,
@@ -193,9 +199,9 @@ impl Probe {
 ///   i - m + 1, the token that followed it. Positions before the second copy, where no earlier
 ///   occurrence exists, are not scored.
 ///
-/// The distance m varies from probe to probe (3 to ctx / 2), so a head that attends at a fixed
-/// offset, which a repeat of fixed length would credit as an induction head, scores only on
-/// the probes whose m matches it. Uniform attention over the i + 1 keys it may see scores
+/// The distance m varies from probe to probe (|r| to ctx + 1 - |r|), so a head that attends at
+/// a fixed offset, which a repeat of fixed length would credit as an induction head, scores
+/// only on the probes whose m matches it. Uniform attention over the i + 1 keys it may see scores
 /// 1/(i + 1): averaged as here, about 0.12 previous-token and 0.06 induction at ctx 24.
 pub fn head_scores(model: &Model, n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let c = &model.config;
