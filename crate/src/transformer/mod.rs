@@ -9,7 +9,7 @@
 //!   induction scores and attention entropy; sampling with a temperature.
 //!
 //! CLI: `mlplay transformer --task NAME --layers L --heads H --d-model D --pos P --steps K
-//! --seed S --backend cpu --json`.
+//! --seed S --backend cpu|gpu --json` (gpu: `crate::gpu::transformer`, same numbers to f32 rounding).
 
 pub mod model;
 pub mod tasks;
@@ -105,9 +105,7 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 }
             }
             "lr" => {
-                c.lr = value
-                    .parse::<f64>()
-                    .ok()
+                c.lr = crate::math::parse_f64(value)
                     .filter(|v| *v > 0.0 && *v <= 1.0)
                     .ok_or_else(|| bad(format!("--lr must be a number in (0, 1], got {value:?}")))?
             }
@@ -118,11 +116,12 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
             _ => return Err(bad(format!("unknown option --{key}"))),
         }
     }
-    match backend.as_str() {
-        "cpu" => {}
+    let gpu = match backend.as_str() {
+        "cpu" => false,
+        "gpu" if cfg!(all(feature = "gpu", not(target_arch = "wasm32"))) => true,
         "gpu" => return Err((
             1,
-            "--backend gpu: the transformer's WGSL kernels are not built yet; use --backend cpu"
+            "--backend gpu: this mlplay was built without the gpu feature (cargo build --features gpu); use --backend cpu"
                 .into(),
         )),
         _ => {
@@ -130,16 +129,15 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 "--backend must be cpu or gpu, got {backend:?}"
             )))
         }
-    }
+    };
     if log_every == 0 {
         log_every = (steps / 20).max(1);
     }
     let mut trainer = Trainer::new(c.clone()).map_err(bad)?;
     let start = Instant::now();
     let mut lines = Vec::new();
-    for k in 1..=steps {
-        let s = trainer.step().map_err(|m| (1, m))?;
-        if k % log_every == 0 || k == steps {
+    let mut log = |s: train::StepStats| {
+        if s.step % log_every == 0 || s.step == steps {
             let wall_ms = start.elapsed().as_secs_f64() * 1e3;
             lines.push(if json {
                 Json::obj([
@@ -156,11 +154,24 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 )
             });
         }
-    }
+    };
+    let backend = if gpu {
+        // The same model, batches and Adam on the GPU; the parameters come back at the end for
+        // the head scores (computed on the CPU from them).
+        let (model, adapter) =
+            train_gpu(&c, steps, &mut log).map_err(|m| (1, format!("--backend gpu: {m}")))?;
+        trainer.model = model;
+        format!("gpu: {adapter}")
+    } else {
+        for _ in 1..=steps {
+            log(trainer.step().map_err(|m| (1, m))?);
+        }
+        "cpu".to_string()
+    };
     let (prev, ind) = head_scores(&trainer.model, PROBE_SEQUENCES, PROBE_SEED);
     let mut fields = vec![
         ("task", Json::str(c.task.name())),
-        ("backend", Json::str("cpu")),
+        ("backend", Json::str(backend.as_str())),
         ("n_params", Json::Num(trainer.model.n_params() as f64)),
         ("induction", per_head(&ind)),
         ("previous_token", per_head(&prev)),
@@ -202,4 +213,32 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
         )
     });
     Ok(lines)
+}
+
+/// `steps` steps of [`crate::gpu::transformer::GpuTransformer`] (each step's statistics read
+/// back and passed to `log`); returns the trained model and the adapter's name.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+fn train_gpu(
+    c: &TrainConfig,
+    steps: u64,
+    log: &mut dyn FnMut(train::StepStats),
+) -> Result<(model::Model, String), String> {
+    use crate::gpu::transformer::{GpuTransformer, TransformerKernels};
+    use crate::gpu::{block_on, GpuContext};
+    let ctx = GpuContext::acquire_blocking()?;
+    let kernels = TransformerKernels::new(&ctx)?;
+    let mut run = GpuTransformer::new(&ctx, &kernels, c.clone())?;
+    for _ in 0..steps {
+        log(run.step(&ctx)?);
+    }
+    Ok((block_on(run.model(&ctx))?, ctx.adapter_name()))
+}
+
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+fn train_gpu(
+    _c: &TrainConfig,
+    _steps: u64,
+    _log: &mut dyn FnMut(train::StepStats),
+) -> Result<(model::Model, String), String> {
+    Err("built without the gpu feature".into())
 }

@@ -13,6 +13,7 @@ use crate::gpu::attention::NaiveAttention;
 use crate::gpu::flash::FlashAttention;
 use crate::gpu::mlp::{GpuTrainer, MlpKernels};
 use crate::gpu::sampler::{GpuSampler, SamplerKernels, Stage, INIT_NOISE_STEP};
+use crate::gpu::transformer::{GpuTransformer, TransformerKernels};
 use crate::gpu::GpuContext;
 
 /// The shared context and the kernels built on it (pipelines are compiled once per page).
@@ -24,6 +25,7 @@ pub(crate) struct Gpu {
     flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
     mlp: RefCell<Option<Rc<MlpKernels>>>,
     sampler: RefCell<Option<Rc<SamplerKernels>>>,
+    transformer: RefCell<Option<Rc<TransformerKernels>>>,
 }
 
 impl Gpu {
@@ -98,6 +100,28 @@ impl Gpu {
             stages,
             n_traj,
         )
+    }
+
+    /// A GPU training run of the transformer (`gpu::transformer`): the model, batches and
+    /// Adam of `transformer::train::Trainer::new(config)`, on the page's GPU. Step it with
+    /// `submit_step(&gpu.ctx)?` and await the returned readback's `read(&gpu.ctx)` for the
+    /// step's loss, accuracy and gradient norm; `params_readback().read(&gpu.ctx).await` (or
+    /// `model(&gpu.ctx).await`) gives the parameters for the attention maps and head scores.
+    /// The kernels are compiled once per page.
+    pub fn transformer_trainer(
+        &self,
+        config: crate::transformer::train::TrainConfig,
+    ) -> Result<GpuTransformer, String> {
+        let existing = self.transformer.borrow().clone();
+        let k = match existing {
+            Some(k) => k,
+            None => {
+                let k = Rc::new(TransformerKernels::new(&self.ctx)?);
+                *self.transformer.borrow_mut() = Some(k.clone());
+                k
+            }
+        };
+        GpuTransformer::new(&self.ctx, &k, config)
     }
 
     /// "WebGPU: <adapter>" for badges.
@@ -229,6 +253,7 @@ pub(crate) fn with_gpu(f: impl FnOnce(Result<Rc<Gpu>, String>) + 'static) {
                     flash: RefCell::new(HashMap::new()),
                     mlp: RefCell::new(None),
                     sampler: RefCell::new(None),
+                    transformer: RefCell::new(None),
                 })),
                 Err(e) => Err(short_reason(&e)),
             };
@@ -362,6 +387,34 @@ pub async fn bench_diffusion(
         cfg,
         |p, lr| gpu.mlp_trainer(hidden, batch, p, lr),
         |p, seed, stages| gpu.sampler(p, hidden, particles, seed, stages, 0),
+    )
+    .await
+    .map_err(fail)?;
+    if let crate::json::Json::Obj(pairs) = &mut json {
+        pairs[0].1 = crate::json::Json::str(gpu.label());
+    }
+    Ok(json.to_string())
+}
+
+/// `benchTransformer(gpuSteps, cpuSteps)`: training tokens per second of the default
+/// transformer (`TrainConfig::default()`) on the page's GPU kernels and on the wasm CPU
+/// Trainer, in one run (`crate::gpu::transformer_bench::measure`). Resolves to its JSON;
+/// rejects without a GPU. For `bench/transformer.mjs`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchTransformer)]
+pub async fn bench_transformer(
+    gpu_steps: usize,
+    cpu_steps: usize,
+) -> Result<String, wasm_bindgen::JsError> {
+    let fail = |e: String| wasm_bindgen::JsError::new(&e);
+    let (tx, rx) = futures_oneshot();
+    with_gpu(tx);
+    let gpu = rx.await.map_err(fail)?;
+    let mut json = crate::gpu::transformer_bench::measure(
+        &gpu.ctx,
+        crate::transformer::train::TrainConfig::default(),
+        gpu_steps,
+        cpu_steps,
+        |c| gpu.transformer_trainer(c),
     )
     .await
     .map_err(fail)?;
