@@ -11,8 +11,8 @@ use crate::rng::Rng;
 /// heads, d_model 32, rotary positions, ctx 16, on the induction task, where it forms a
 /// previous-token head in layer 0 and induction heads in layer 1 (the loss falls from the
 /// ~2.8 nats of guessing among the tokens seen to near 0 in a few hundred steps: seed 1 at
-/// step ~2,000 of batches of 16, seed 4 by ~3,500; seeds 2 and 3 were still on the plateau at
-/// 4,000, see tests/transformer.rs). Rotary positions make the
+/// step ~2,000 of batches of 16, seed 4 by ~3,500; seeds 2, 3 and 5 were still on the plateau
+/// at 4,000, see tests/transformer.rs). Rotary positions make the
 /// previous-token head easy to find; with learned positions the same model sat on the
 /// plateau for the 4,000 steps tried.
 #[derive(Clone, Debug, PartialEq)]
