@@ -358,8 +358,9 @@ run_cargo_tests() {
   local rc=0
   cargo test --features gpu 2>&1 | tee "$log" || rc=1
   # The learning tests that take minutes unoptimised (they are ignored in debug builds):
-  # diffusion and flow matching on two moons, and the shipped default weights.
-  cargo test --release --test diffusion_learn --test diffusion_weights 2>&1 | tee -a "$log" || rc=1
+  # diffusion and flow matching on two moons, the shipped default weights, and the default
+  # transformer forming an induction head.
+  cargo test --release --test diffusion_learn --test diffusion_weights --test transformer 2>&1 | tee -a "$log" || rc=1
   return $rc
 }
 

@@ -77,7 +77,7 @@ fn kernels() -> &'static TransformerKernels {
 fn cases() -> Vec<TrainConfig> {
     let base = TrainConfig::default();
     vec![
-        // The widget's default: induction, learned positions, tied, 2 layers x 2 heads.
+        // The widget's default: induction, rotary positions, tied, 2 layers x 2 heads.
         base.clone(),
         TrainConfig {
             task: Task::Copy,

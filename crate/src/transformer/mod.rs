@@ -32,7 +32,14 @@ fn per_head(scores: &[Vec<f64>]) -> Json {
 
 /// `mlplay transformer ...`: trains on the CPU and prints, one line per logged step,
 /// `step, loss, accuracy, wall_ms` (a JSON object per line with `--json`), then a last line
-/// with the per-head induction and previous-token scores. `Err((2, _))` for bad arguments.
+/// with the per-head scores of [`train::head_scores`], `[layer][head]`: `induction` (Olsson et
+/// al.'s prefix-matching score: attention from the second copy of a repeated segment to the
+/// token after the current token's earlier occurrence) and `previous_token`, on
+/// [`PROBE_SEQUENCES`] probes drawn like the induction task (copies of random length at random distances).
+/// `--attention` adds `probe` (the first probe's tokens), `probe_offset` (the distance m
+/// between its copies: the induction stripe is key = query - m + 1 over the second copy)
+/// and `attention` (`[layer][head][query][key]` on that probe). `Err((2, _))` for bad
+/// arguments.
 pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
     let mut c = TrainConfig::default();
     let mut steps: u64 = 300;
@@ -170,9 +177,10 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
         ("previous_token", per_head(&prev)),
     ];
     if show_attention {
-        // The attention maps on the first probe sequence (r r), [layer][head][query][key].
-        let probe = train::probe_sequence(&trainer.model, PROBE_SEED);
-        let fw = trainer.model.forward(&probe);
+        // The attention maps on the first probe (filler, r, r; the copies `probe_offset`
+        // apart), [layer][head][query][key].
+        let probe = train::probe(&trainer.model, PROBE_SEED);
+        let fw = trainer.model.forward(&probe.tokens);
         let maps = fw
             .blocks
             .iter()
@@ -189,8 +197,9 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
             .collect();
         fields.push((
             "probe",
-            Json::Arr(probe.iter().map(|&t| Json::Num(t as f64)).collect()),
+            Json::Arr(probe.tokens.iter().map(|&t| Json::Num(t as f64)).collect()),
         ));
+        fields.push(("probe_offset", Json::Num(probe.offset as f64)));
         fields.push(("attention", Json::Arr(maps)));
     }
     let summary = Json::obj(fields);
