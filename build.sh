@@ -208,7 +208,10 @@ browser_env() {
 # RUSTC_BOOTSTRAP=1, for this one build only; the CLI, the tests and the wasm tests are
 # plain stable builds. Together they take the wasm from 399.6 to 377.5 KB gzip
 # (docs/BENCHMARKS.md). Without rust-src the prebuilt std is used.
+# build_wasm [FEATURES OUT_DIR]: the site's module (features "web", www/pkg) by default;
+# ./build.sh bench also builds one with the benchmarks' entry points into www/pkg-bench.
 build_wasm() {
+  local features=${1:-web} PKG_DIR=${2:-$PKG_DIR}
   local small_std=()
   if rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
     # shellcheck disable=SC2054 # the commas are in cargo arguments, not between elements
@@ -220,9 +223,10 @@ build_wasm() {
     note "no rust-src: building the wasm with the prebuilt std (larger)"
     small_std=(cargo build)
   fi
-  step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features web" \
+  step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features $features" \
     "fix the compile errors above (the web layer is crate/src/web)" \
-    env RUSTC_BOOTSTRAP=1 "${small_std[@]}" --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
+    env RUSTC_BOOTSTRAP=1 "${small_std[@]}" --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" \
+    --features "$features"
   [[ -f $WASM_OUT ]] || die "$WASM_OUT was not produced" "check crate-type includes cdylib in Cargo.toml"
 
   say "wasm-bindgen --target web --out-dir $PKG_DIR"
@@ -354,8 +358,9 @@ run_cargo_tests() {
   local rc=0
   cargo test --features gpu 2>&1 | tee "$log" || rc=1
   # The learning tests that take minutes unoptimised (they are ignored in debug builds):
-  # diffusion and flow matching on two moons, and the shipped default weights.
-  cargo test --release --test diffusion_learn --test diffusion_weights 2>&1 | tee -a "$log" || rc=1
+  # diffusion and flow matching on two moons, the shipped default weights, and the default
+  # transformer forming an induction head.
+  cargo test --release --test diffusion_learn --test diffusion_weights --test transformer 2>&1 | tee -a "$log" || rc=1
   return $rc
 }
 
@@ -416,6 +421,9 @@ cmd_test() {
   step "cargo clippy --lib --target $WASM_TARGET --features web -- -D warnings" \
     "fix the clippy warnings above (wasm + web feature)" \
     cargo clippy --lib --target "$WASM_TARGET" --features web -- -D warnings
+  step "cargo clippy --lib --target $WASM_TARGET --features browser-bench -- -D warnings" \
+    "fix the clippy warnings above (the in-browser benchmarks, crate/src/web/bench.rs)" \
+    cargo clippy --lib --target "$WASM_TARGET" --features browser-bench -- -D warnings
   step "cargo test --features gpu (native: unit + tests/*.rs, GPU kernels on lavapipe)" \
     "see the failing tests above; rerun: cargo test --features gpu" \
     run_cargo_tests
@@ -453,6 +461,9 @@ cmd_bench() {
   browser_env
   build_wasm
   build_cli
+  # The kernels' in-browser benchmarks call entry points the site's module leaves out.
+  build_wasm browser-bench www/pkg-bench
+  build_wasm
   start_server
   say "benchmarks (node bench/run.mjs; results also in bench-out/results.json)"
   local rc=0
@@ -461,6 +472,7 @@ cmd_bench() {
   node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
   node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
   node bench/diffusion_page.mjs || rc=$? # <ml-diffusion>/<ml-flow-matching>: in-page training to the threshold, playback
+  node bench/transformer.mjs || rc=$? # transformer training tokens/s: WGSL vs CPU Trainer vs PyTorch
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }

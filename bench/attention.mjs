@@ -78,7 +78,8 @@ for (const kernel of ["naive", "flash"]) {
     log(`browser: ${kernel} N = ${n}`);
     const r = await page.evaluate(
       async ({ kernel, n, heads, d, reps }) => {
-        const m = await import(new URL("pkg/mlplay.js", location.href).href);
+        const m = await import(new URL("pkg-bench/mlplay.js", location.href).href);
+        await m.default(); // its own instance: the benchmarks module, beside the page's
         try {
           return JSON.parse(await m.benchAttention(kernel, n, heads, d, reps));
         } catch (e) {

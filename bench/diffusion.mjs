@@ -64,7 +64,8 @@ for (const [hidden, particles] of [
   log(`browser: H = ${hidden}, B = ${BATCH}, ${particles} particles x ${SAMPLE_STEPS} steps`);
   const r = await page.evaluate(
     async (a) => {
-      const m = await import(new URL("pkg/mlplay.js", location.href).href);
+      const m = await import(new URL("pkg-bench/mlplay.js", location.href).href);
+      await m.default(); // its own instance: the benchmarks module, beside the page's
       try {
         return JSON.parse(await m.benchDiffusion(a.h, a.b, a.steps, a.steps, a.n, a.k, a.cpuN));
       } catch (e) {

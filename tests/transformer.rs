@@ -171,32 +171,58 @@ fn tasks_have_the_stated_structure() {
     let e = Task::Reverse.example(8, &mut rng);
     assert_eq!(e.tokens[5], e.tokens[3]);
     assert_eq!(e.targets[7], Some(e.tokens[0]));
-    // induction: a segment of length n repeated; every target after the first n + 1 tokens is
-    // the token n places earlier, and exactly those are scored (ctx - n of them).
-    let mut periods = std::collections::BTreeSet::new();
-    for _ in 0..200 {
+    // induction: filler, a segment r of length n in 6 ..= 8 (24 + 1 tokens: 25 / 4 = 6 to
+    // 26 / 3 = 8), filler, r again at the end; the 25 - n tokens before the second copy are
+    // distinct (fewer than 26 letters); the copies are m apart, m in n ..= 25 - n; exactly the
+    // targets inside the second copy are scored (its first token cannot be known), each the
+    // token m places earlier.
+    let (mut lengths, mut gaps) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for _ in 0..400 {
         let e = Task::Induction.example(24, &mut rng);
-        let scored = e.targets.iter().filter(|t| t.is_some()).count();
-        let n = e.tokens.len() - scored;
-        periods.insert(n);
         let full: Vec<usize> = e
             .tokens
             .iter()
             .copied()
             .chain(e.targets.last().unwrap().iter().copied())
             .collect();
-        for t in 0..e.tokens.len() {
-            if t >= n {
-                assert_eq!(e.targets[t], Some(full[t + 1 - n]));
+        assert_eq!(full.len(), 25);
+        // m is the distance back to the earlier occurrence of the last token, n the length of
+        // the stretch that repeats at that distance.
+        let m = (1..25)
+            .find(|&d| full[24 - d] == full[24])
+            .expect("repeats");
+        let n = (1..=25 - m)
+            .take_while(|&k| full[25 - k] == full[25 - k - m])
+            .count();
+        assert!(
+            (6..=8).contains(&n) && (n..=25 - n).contains(&m),
+            "n {n} m {m}"
+        );
+        lengths.insert(n);
+        gaps.insert(m);
+        let second = 25 - n;
+        let mut before = full[..second].to_vec();
+        before.sort_unstable();
+        before.dedup();
+        assert_eq!(before.len(), second, "distinct before the second copy");
+        for t in 0..24 {
+            if t >= second {
+                assert_eq!(e.targets[t], Some(full[t + 1 - m]));
             } else {
                 assert_eq!(e.targets[t], None);
             }
         }
     }
-    // Periods 2 ..= 12 all occur in 200 draws (each has probability 1/11).
+    // All lengths and distances occur in 400 draws (the rarest distances, 6 and 19, need n = 6,
+    // a third of draws, then 1 of 14 distances: 1/42 each, missed with probability
+    // (41/42)^400 < 1e-4).
+    assert_eq!(lengths.into_iter().collect::<Vec<_>>(), vec![6, 7, 8]);
     assert_eq!(
-        periods.into_iter().collect::<Vec<_>>(),
-        (2..=12).collect::<Vec<_>>()
+        gaps.into_iter().collect::<Vec<_>>(),
+        (6..=19).collect::<Vec<_>>()
     );
     // brackets: the label after '=' (4) is Y (5) exactly when the string is balanced.
     let (mut yes, mut no) = (0, 0);
@@ -248,16 +274,15 @@ fn a_two_layer_model_learns_to_copy() {
     );
 }
 
-#[test]
-fn head_scores_of_a_hand_built_pattern() {
-    // A one-layer model whose only head attends to the previous token: with RoPE off and
-    // learned positions set so that q_t . k_{t-1} dominates, the previous-token score is near
-    // 1 and the induction score near 0. Built by hand: position t's embedding is a large
-    // one-hot e_t (d_model = ctx), W_q maps e_t to c e_{t-1} ... which needs ctx <= d_model.
-    let ctx = 8;
+/// A one-layer, one-head model that attends from position t to t - k (for t >= k), built by
+/// hand: position t's embedding is the one-hot e_t (d_model = ctx), W_k the identity and
+/// W_q = 20 * shift(-k). Layer norm of a one-hot row keeps its largest component at t
+/// (x_hat = (e_t - 1/ctx) / sigma with gain 1, bias 0), so q_t . k_j is largest at j = t - k,
+/// by a margin of 20 * 1/sigma^2 / sqrt(ctx) (about 20 here): a weight near 1 after the softmax.
+fn offset_head(ctx: usize, k: usize) -> Model {
     let config = Config {
         vocab: 4,
-        d_model: 8,
+        d_model: ctx,
         n_layers: 1,
         n_heads: 1,
         ctx,
@@ -266,7 +291,7 @@ fn head_scores_of_a_hand_built_pattern() {
     };
     let mut model = Model::init(config, 1);
     let lo = model.layout.clone();
-    let d = 8;
+    let d = ctx;
     for x in model.params.iter_mut() {
         *x = 0.0;
     }
@@ -274,23 +299,126 @@ fn head_scores_of_a_hand_built_pattern() {
         model.params[lo.pos_emb + t * d + t] = 1.0;
     }
     let l = &lo.layers[0];
-    // Layer norm of a one-hot row e_t: x_hat = (e_t - 1/8) / sigma; with gain 1 and bias 0 the
-    // largest component is still t, and W_q = c * shift(-1), W_k = identity make
-    // q_t . k_j largest at j = t - 1.
     for j in 0..d {
         model.params[l.ln1_g + j] = 1.0;
         model.params[lo.lnf_g + j] = 1.0;
         model.params[l.ln2_g + j] = 1.0;
         model.params[l.w_k + j * d + j] = 1.0;
-        if j >= 1 {
-            // q = h W_q: row j (input) to column j - 1 (output).
-            model.params[l.w_q + j * d + (j - 1)] = 20.0;
+        if j >= k {
+            // q = h W_q: row j (input) to column j - k (output).
+            model.params[l.w_q + j * d + (j - k)] = 20.0;
         }
     }
-    let model = Model::from_params(model.config.clone(), model.params);
+    Model::from_params(model.config.clone(), model.params)
+}
+
+#[test]
+fn head_scores_of_a_hand_built_pattern() {
+    // The previous-token head (offset 1) scores near 1 as such and near 0 as an induction head
+    // (the probe's copies are at least 3 apart, so the token after the previous occurrence is
+    // never the previous token).
+    let model = offset_head(8, 1);
     let (prev, ind) = head_scores(&model, 4, 1);
     assert!(prev[0][0] > 0.95, "previous-token score {}", prev[0][0]);
     assert!(ind[0][0] < 0.05, "induction score {}", ind[0][0]);
+}
+
+#[test]
+fn a_fixed_offset_head_is_not_an_induction_head() {
+    // A head that always looks 7 back sits exactly on the stripe i - 8 + 1 of a probe `r r`
+    // with |r| = ctx / 2 = 8, and a fixed-length probe would score it as a perfect induction
+    // head. At ctx 16 the probes' copies are m apart with |r| = n uniform in 4 ..= 6 and m
+    // uniform in n ..= 17 - n, so the head is on the stripe only when m = 8:
+    // P = (1/10 + 1/8 + 1/6) / 3 = 0.131, with standard deviation sqrt(0.131 * 0.869 / 64)
+    // = 0.042 over 64 probes; 0.3 is 4 of them above.
+    let model = offset_head(16, 7);
+    let tokens: Vec<usize> = (0..16).map(|t| t % 4).collect();
+    let a = &model.forward(&tokens).blocks[0].attn[0];
+    let on_offset = (7..16).map(|i| a[[i, i - 7]]).sum::<f64>() / 9.0;
+    assert!(on_offset > 0.95, "the head looks 7 back: {on_offset}");
+    let (prev, ind) = head_scores(&model, 64, 2);
+    assert!(
+        ind[0][0] > 0.03 && ind[0][0] < 0.3,
+        "induction score {}",
+        ind[0][0]
+    );
+    // Rows 1 ..= 6 have no key 7 back and attend uniformly (q = 0), giving the previous token
+    // 1/(i + 1); rows 7 ..= 15 give it about 0: (H_7 - 1) / 15 = 0.106 in all.
+    assert!(
+        (prev[0][0] - 0.106).abs() < 0.01,
+        "previous-token score {}",
+        prev[0][0]
+    );
+}
+
+/// Attention that is uniform over the visible keys: the model with W_q = W_k = 0 (every score
+/// 0). Its head scores are the baselines a trained head must beat.
+fn uniform_attention(config: Config) -> Model {
+    let mut model = Model::init(config, 1);
+    let lo = model.layout.clone();
+    let d = model.config.d_model;
+    for l in &lo.layers {
+        model.params[l.w_q..l.w_q + d * d].fill(0.0);
+        model.params[l.w_k..l.w_k + d * d].fill(0.0);
+    }
+    model
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "about 20 s in release, minutes in debug: cargo test --release --test transformer"
+)]
+fn the_default_model_forms_an_induction_head() {
+    // The widget's default (two layers of two heads, d_model 32, RoPE, ctx 16, batch 16, Adam
+    // 3e-3) on the induction task, seed 1. Measured in a release build, seed 1: the loss sits
+    // near 2.4-2.9 nats (guessing among the tokens seen) with no induction head until about
+    // step 2,000, then within 250 steps a previous-token head in layer 0 (score 0.70 -> 0.83)
+    // and induction heads in layer 1 (0.43 -> 0.97) appear and the accuracy goes from 0.35 to
+    // 1.00. 3,000 steps leave a margin of about 1.5x for seed 1. Not every seed is this
+    // quick: seed 4 formed its heads more gradually (layer-1 induction 0.24 at step 2,000, 0.53
+    // at 2,750, 0.97 at 3,750); seeds 2, 3 and 5 were still on the plateau at step 4,000 and
+    // seed 6 at 2,750 (loss 2.6-2.9, a previous-token score of 0.3-0.5 in layer 1 instead of
+    // layer 0; batches of 32 or Adam 1e-2 did not help seeds 2 and 3). So this asserts one
+    // known seed, not the phase change's timing in general.
+    let config = TrainConfig::default();
+    assert_eq!(config.task, Task::Induction);
+    let baseline = uniform_attention(config.model_config());
+    let (base_prev, base_ind) = head_scores(&baseline, 32, 7);
+    // Uniform attention scores 1/(i + 1): previous-token (H_16 - 1) / 15 = 0.159 over
+    // i = 1 ..= 15; induction over the second copy (i >= 11) below 1/12 = 0.083.
+    assert!(
+        (base_prev[0][0] - 0.159).abs() < 1e-3,
+        "uniform previous-token score {}",
+        base_prev[0][0]
+    );
+    assert!(
+        base_ind[1][0] < 0.083,
+        "uniform induction score {}",
+        base_ind[1][0]
+    );
+    let mut trainer = Trainer::new(config).expect("valid");
+    for _ in 0..3000 {
+        trainer.step().expect("finite");
+    }
+    let (prev, ind) = head_scores(&trainer.model, 32, 7);
+    let (loss, accuracy) = trainer.evaluate(64, 777);
+    // 0.5 is 6x the uniform baseline and well above what a head at any fixed offset can score
+    // (it sits on the stripe only for the one distance between the copies it matches, at most
+    // (1/10 + 1/8 + 1/6) / 3 = 0.13 of the probes, see a_fixed_offset_head_is_not_an_induction_head).
+    let best_ind = ind[1].iter().copied().fold(0.0, f64::max);
+    let best_prev = prev[0].iter().copied().fold(0.0, f64::max);
+    assert!(
+        best_ind > 0.5,
+        "no induction head in layer 1: {ind:?} (loss {loss}, accuracy {accuracy})"
+    );
+    assert!(
+        best_prev > 0.5,
+        "no previous-token head in layer 0: {prev:?} (induction {ind:?})"
+    );
+    // With the head in place the second copy is predicted: held-out accuracy near 1 (chance is
+    // about 1/13, one of the tokens seen).
+    assert!(accuracy > 0.9, "held-out accuracy {accuracy} (loss {loss})");
 }
 
 fn mlplay(args: &[&str]) -> (i32, String, String) {
@@ -451,10 +579,21 @@ fn cli_attention_maps_are_causal_distributions() {
     ]);
     assert_eq!(code, 0, "{err}");
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let probe = last["probe"].as_array().unwrap();
-    // ctx 8: the probe is r r with r of length 4, so token i equals token i - 4.
+    let probe: Vec<u64> = last["probe"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // ctx 8 (9 tokens drawn, 8 read): r has length 3 (9 / 4 < 3 = 10 / 3) and its second
+    // copy starts at 9 - 3 = 6, m = 3 ..= 6 after the first, so tokens 6 and 7 repeat tokens
+    // 6 - m and 7 - m.
     assert_eq!(probe.len(), 8);
-    assert_eq!(probe[..4], probe[4..]);
+    let m = last["probe_offset"].as_u64().unwrap() as usize;
+    assert!((3..=6).contains(&m), "{m}");
+    for i in 6..8 {
+        assert_eq!(probe[i], probe[i - m]);
+    }
     let maps = last["attention"].as_array().unwrap();
     assert_eq!(maps.len(), 2);
     for head in maps.iter().flat_map(|l| l.as_array().unwrap()) {

@@ -244,6 +244,99 @@ async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
     }
 }
 
+/// The transformer's WGSL training step on WebGPU equals the CPU twin
+/// (`mlplay::transformer`): the logits within tests/gpu_transformer.rs's derived bound
+/// (S_f K u |hf||W_out| per entry: S_f = 11 L + 3 rounding stages, K = the longest sum), and
+/// three steps of the GPU run against three of the CPU Trainer (same model, same batches)
+/// within that test's loss bound, S_f K u per step times a logit scale of at most 10 here
+/// (logits of a freshly initialised model are below 1).
+#[wasm_bindgen_test]
+async fn transformer_training_on_webgpu_equals_the_cpu_twin() {
+    use mlplay::gpu::transformer::{GpuTransformer, TransformerKernels};
+    use mlplay::gpu::GpuContext;
+    use mlplay::rng::Rng;
+    use mlplay::transformer::model::{Layout, Model, Pos};
+    use mlplay::transformer::tasks::Task;
+    use mlplay::transformer::train::{TrainConfig, Trainer};
+    const U: f64 = 1.0 / 16_777_216.0;
+    let ctx = GpuContext::acquire().await.expect(
+        "webdriver.json launches Chromium with --enable-unsafe-webgpu: an adapter is expected",
+    );
+    let kernels = TransformerKernels::new(&ctx).unwrap();
+    let base = TrainConfig {
+        batch: 4,
+        ..TrainConfig::default()
+    };
+    let rope = TrainConfig {
+        task: Task::Copy,
+        n_layers: 1,
+        n_heads: 2,
+        d_model: 20,
+        ctx: 13,
+        pos: Pos::Rope,
+        tied: false,
+        batch: 3,
+        ..base.clone()
+    };
+    for tc in [base, rope] {
+        let mc = tc.model_config();
+        let gpu = GpuTransformer::new(&ctx, &kernels, tc.clone()).unwrap();
+        let init = Model::init(mc.clone(), tc.seed);
+        let cpu = Model::from_params(
+            mc.clone(),
+            init.params.iter().map(|&x| f64::from(x as f32)).collect(),
+        );
+        let mut rng = Rng::new(3);
+        let data: Vec<_> = (0..tc.batch)
+            .map(|_| tc.task.example(tc.ctx, &mut rng))
+            .collect();
+        let logits = gpu.forward(&ctx, &data).await.unwrap();
+        let sf = 11.0 * mc.n_layers as f64 + 3.0;
+        let k = mc.d_ff().max(mc.vocab).max(tc.batch * mc.ctx) as f64;
+        let lo = Layout::new(&mc);
+        let (d, v) = (mc.d_model, mc.vocab);
+        for (s, e) in data.iter().enumerate() {
+            let fw = cpu.forward(&e.tokens);
+            for t in 0..e.tokens.len() {
+                for o in 0..v {
+                    let w = |j: usize| {
+                        if mc.tied {
+                            cpu.params[lo.tok_emb + o * d + j].abs()
+                        } else {
+                            cpu.params[lo.w_out + j * v + o].abs()
+                        }
+                    };
+                    let mag: f64 = (0..d).map(|j| fw.hf[[t, j]].abs() * w(j)).sum();
+                    let g = f64::from(logits[(s * mc.ctx + t) * v + o]);
+                    assert!(
+                        (g - fw.logits[[t, o]]).abs() <= sf * k * U * mag,
+                        "{:?}: logit gpu {g} cpu {} on {}",
+                        tc.pos,
+                        fw.logits[[t, o]],
+                        ctx.adapter_name()
+                    );
+                }
+            }
+        }
+        let mut run = GpuTransformer::new(&ctx, &kernels, tc.clone()).unwrap();
+        let mut twin = Trainer::new(tc.clone()).unwrap();
+        for step in 1..=3 {
+            let g = run.submit_step(&ctx).unwrap().read(&ctx).await.unwrap();
+            let c = twin.step().unwrap();
+            let tol = step as f64 * 2.0 * (sf * k + k) * U * 10.0;
+            assert!(
+                (g.loss - c.loss).abs() <= tol,
+                "{:?} step {step}: loss gpu {} cpu {}",
+                tc.pos,
+                g.loss,
+                c.loss
+            );
+        }
+        let back = run.params_readback().read(&ctx).await.unwrap();
+        assert_eq!(back.len(), twin.model.params.len());
+    }
+}
+
 /// `math::parse_f64` converts with the engine's `parseFloat` here and with `str::parse`
 /// natively. Its bits must be the nearest double (values from CPython's `float`), and the
 /// grammar check must refuse what `parseFloat` would half-read.

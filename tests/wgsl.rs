@@ -44,6 +44,10 @@ fn every_shader_validates_without_optional_capabilities() {
             && files.iter().any(|f| f.ends_with("sampler.wgsl")),
         "expected the diffusion shaders in {dir:?}, found {files:?}"
     );
+    assert!(
+        files.iter().any(|f| f.ends_with("transformer.wgsl")),
+        "expected the transformer's shader in {dir:?}, found {files:?}"
+    );
     for f in &files {
         let source = std::fs::read_to_string(f).unwrap();
         let module = validate(&f.display().to_string(), &source).unwrap_or_else(|e| panic!("{e}"));
@@ -116,6 +120,41 @@ fn diffusion_entry_points_are_the_ones_the_host_dispatches() {
             names.iter().map(|n| (n.to_string(), [64, 1, 1])).collect();
         assert_eq!(found, want, "{file}");
     }
+}
+
+#[test]
+fn transformer_entry_points_are_the_ones_the_host_dispatches() {
+    // crate/src/gpu/transformer.rs builds its pipelines by these names (ENTRY_POINTS, in this
+    // order); the GEMM's 16 x 16 tile, the reductions' 256 threads and the 64-thread flat
+    // kernels are assumed by the host's workgroup counts.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crate/src/gpu");
+    let file = "transformer.wgsl";
+    let module = validate(file, &std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+    let found: Vec<(String, [u32; 3])> = module
+        .entry_points
+        .iter()
+        .map(|e| (e.name.clone(), e.workgroup_size))
+        .collect();
+    let want: Vec<(String, [u32; 3])> = [
+        ("gemm", [16, 16, 1]),
+        ("embed", [64, 1, 1]),
+        ("layer_norm", [64, 1, 1]),
+        ("ln_back", [64, 1, 1]),
+        ("col_sum", [64, 1, 1]),
+        ("rope", [64, 1, 1]),
+        ("softmax_causal", [64, 1, 1]),
+        ("softmax_back", [64, 1, 1]),
+        ("gelu", [64, 1, 1]),
+        ("gelu_back", [64, 1, 1]),
+        ("xent", [64, 1, 1]),
+        ("embed_back", [64, 1, 1]),
+        ("finish", [256, 1, 1]),
+        ("adam", [64, 1, 1]),
+    ]
+    .iter()
+    .map(|(n, s)| (n.to_string(), *s))
+    .collect();
+    assert_eq!(found, want, "{file}");
 }
 
 #[test]

@@ -366,7 +366,7 @@ impl Config {
 /// Split a sentence into vocabulary indices; `Err` names the unknown words.
 pub fn tokenize(text: &str) -> Result<Vec<usize>, String> {
     let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| w.to_ascii_lowercase())
         .collect();

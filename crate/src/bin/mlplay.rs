@@ -39,7 +39,7 @@ const USAGE: &str =
      mlplay diffusion-train --dataset NAME --method ddpm|flow --steps N --seed S --backend cpu|gpu --out FILE --json\n       \
      mlplay diffusion-sample --weights FILE --sampler ddpm|ddim|euler|midpoint --steps K --n COUNT --seed S --backend cpu|gpu --json\n       \
      mlplay transformer --task copy|reverse|induction|brackets|text --layers L --heads H --d-model D\n       \
-       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
+       --pos learned|sinusoidal|rope --steps K --seed S --backend cpu|gpu [--ctx N] [--batch B] [--lr X] [--attention] --json\n";
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("mlplay: {msg}\n{USAGE}");

@@ -44,6 +44,8 @@ pub mod diffusion_bench;
 pub mod flash;
 pub mod mlp;
 pub mod sampler;
+pub mod transformer;
+pub mod transformer_bench;
 
 /// `src` without its `//` comments (WGSL has no string literals, so `//` always starts one),
 /// without the whitespace before them and without the lines left blank, written into `out`

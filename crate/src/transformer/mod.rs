@@ -9,7 +9,7 @@
 //!   induction scores and attention entropy; sampling with a temperature.
 //!
 //! CLI: `mlplay transformer --task NAME --layers L --heads H --d-model D --pos P --steps K
-//! --seed S --backend cpu --json`.
+//! --seed S --backend cpu|gpu --json` (gpu: `crate::gpu::transformer`, same numbers to f32 rounding).
 
 pub mod model;
 pub mod tasks;
@@ -32,7 +32,14 @@ fn per_head(scores: &[Vec<f64>]) -> Json {
 
 /// `mlplay transformer ...`: trains on the CPU and prints, one line per logged step,
 /// `step, loss, accuracy, wall_ms` (a JSON object per line with `--json`), then a last line
-/// with the per-head induction and previous-token scores. `Err((2, _))` for bad arguments.
+/// with the per-head scores of [`train::head_scores`], `[layer][head]`: `induction` (Olsson et
+/// al.'s prefix-matching score: attention from the second copy of a repeated segment to the
+/// token after the current token's earlier occurrence) and `previous_token`, on
+/// [`PROBE_SEQUENCES`] probes drawn like the induction task (copies of random length at random distances).
+/// `--attention` adds `probe` (the first probe's tokens), `probe_offset` (the distance m
+/// between its copies: the induction stripe is key = query - m + 1 over the second copy)
+/// and `attention` (`[layer][head][query][key]` on that probe). `Err((2, _))` for bad
+/// arguments.
 pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
     let mut c = TrainConfig::default();
     let mut steps: u64 = 300;
@@ -109,11 +116,12 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
             _ => return Err(bad(format!("unknown option --{key}"))),
         }
     }
-    match backend.as_str() {
-        "cpu" => {}
+    let gpu = match backend.as_str() {
+        "cpu" => false,
+        "gpu" if cfg!(all(feature = "gpu", not(target_arch = "wasm32"))) => true,
         "gpu" => return Err((
             1,
-            "--backend gpu: the transformer's WGSL kernels are not built yet; use --backend cpu"
+            "--backend gpu: this mlplay was built without the gpu feature (cargo build --features gpu); use --backend cpu"
                 .into(),
         )),
         _ => {
@@ -121,16 +129,15 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 "--backend must be cpu or gpu, got {backend:?}"
             )))
         }
-    }
+    };
     if log_every == 0 {
         log_every = (steps / 20).max(1);
     }
     let mut trainer = Trainer::new(c.clone()).map_err(bad)?;
     let start = Instant::now();
     let mut lines = Vec::new();
-    for k in 1..=steps {
-        let s = trainer.step().map_err(|m| (1, m))?;
-        if k % log_every == 0 || k == steps {
+    let mut log = |s: train::StepStats| {
+        if s.step % log_every == 0 || s.step == steps {
             let wall_ms = start.elapsed().as_secs_f64() * 1e3;
             lines.push(if json {
                 Json::obj([
@@ -147,19 +154,33 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 )
             });
         }
-    }
+    };
+    let backend = if gpu {
+        // The same model, batches and Adam on the GPU; the parameters come back at the end for
+        // the head scores (computed on the CPU from them).
+        let (model, adapter) =
+            train_gpu(&c, steps, &mut log).map_err(|m| (1, format!("--backend gpu: {m}")))?;
+        trainer.model = model;
+        format!("gpu: {adapter}")
+    } else {
+        for _ in 1..=steps {
+            log(trainer.step().map_err(|m| (1, m))?);
+        }
+        "cpu".to_string()
+    };
     let (prev, ind) = head_scores(&trainer.model, PROBE_SEQUENCES, PROBE_SEED);
     let mut fields = vec![
         ("task", Json::str(c.task.name())),
-        ("backend", Json::str("cpu")),
+        ("backend", Json::str(backend.as_str())),
         ("n_params", Json::Num(trainer.model.n_params() as f64)),
         ("induction", per_head(&ind)),
         ("previous_token", per_head(&prev)),
     ];
     if show_attention {
-        // The attention maps on the first probe sequence (r r), [layer][head][query][key].
-        let probe = train::probe_sequence(&trainer.model, PROBE_SEED);
-        let fw = trainer.model.forward(&probe);
+        // The attention maps on the first probe (filler, r, r; the copies `probe_offset`
+        // apart), [layer][head][query][key].
+        let probe = train::probe(&trainer.model, PROBE_SEED);
+        let fw = trainer.model.forward(&probe.tokens);
         let maps = fw
             .blocks
             .iter()
@@ -176,8 +197,9 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
             .collect();
         fields.push((
             "probe",
-            Json::Arr(probe.iter().map(|&t| Json::Num(t as f64)).collect()),
+            Json::Arr(probe.tokens.iter().map(|&t| Json::Num(t as f64)).collect()),
         ));
+        fields.push(("probe_offset", Json::Num(probe.offset as f64)));
         fields.push(("attention", Json::Arr(maps)));
     }
     let summary = Json::obj(fields);
@@ -191,4 +213,32 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
         )
     });
     Ok(lines)
+}
+
+/// `steps` steps of [`crate::gpu::transformer::GpuTransformer`] (each step's statistics read
+/// back and passed to `log`); returns the trained model and the adapter's name.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+fn train_gpu(
+    c: &TrainConfig,
+    steps: u64,
+    log: &mut dyn FnMut(train::StepStats),
+) -> Result<(model::Model, String), String> {
+    use crate::gpu::transformer::{GpuTransformer, TransformerKernels};
+    use crate::gpu::{block_on, GpuContext};
+    let ctx = GpuContext::acquire_blocking()?;
+    let kernels = TransformerKernels::new(&ctx)?;
+    let mut run = GpuTransformer::new(&ctx, &kernels, c.clone())?;
+    for _ in 0..steps {
+        log(run.step(&ctx)?);
+    }
+    Ok((block_on(run.model(&ctx))?, ctx.adapter_name()))
+}
+
+#[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+fn train_gpu(
+    _c: &TrainConfig,
+    _steps: u64,
+    _log: &mut dyn FnMut(train::StepStats),
+) -> Result<(model::Model, String), String> {
+    Err("built without the gpu feature".into())
 }

@@ -37,8 +37,8 @@ pub struct Example {
 
 /// Symbols of the copy and reverse tasks (the bar is one more).
 const SYMBOLS: usize = 16;
-/// Symbols of the induction task: 26 letters, so that a segment rarely repeats a token
-/// (which would make the lookup ambiguous).
+/// Symbols of the induction task: 26 letters (dealt without repeats, see
+/// [`repeated_segment`]).
 const LETTERS: usize = 26;
 
 impl Task {
@@ -122,16 +122,10 @@ impl Task {
                 scored_from = n + 1;
             }
             Task::Induction => {
-                // A random segment r of random length n, repeated to fill the context: `r r r ..`.
-                // The period varies, so no fixed positional offset finds the answer; looking up
-                // the token after the current token's previous occurrence does.
-                let total = ctx + 1;
-                let max_n = (total / 2).max(2);
-                let n = 2 + rng.next_u64() as usize % (max_n - 1);
-                let r: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % LETTERS).collect();
-                full = (0..total).map(|i| r[i % n]).collect();
-                // The first token of the first repeat cannot be known; every later one can.
-                scored_from = n + 1;
+                let (s, second, _) = repeated_segment(ctx + 1, LETTERS, rng);
+                full = s;
+                // The first token of the second copy cannot be known; every later one can.
+                scored_from = second + 1;
             }
             Task::Brackets => {
                 let pairs = ctx.saturating_sub(2) / 2;
@@ -174,6 +168,37 @@ impl Task {
             .collect();
         Example { tokens, targets }
     }
+}
+
+/// The induction task's sequence of `len` tokens over `vocab` (also the probe of
+/// [`super::train::head_scores`]): `x .. x r y .. y r`, a segment r of random length n
+/// (uniform in [max(3, len / 4), max(3, len / 4, (len + 1) / 3)]) copied to the end, the copies
+/// m apart with m uniform in [n, len - n] (random filler before and between them). Filler and
+/// r are dealt from a shuffled deck of the vocabulary, so each token occurs at most once
+/// before the second copy (when len - n <= vocab) and the token after the current token's
+/// previous occurrence is unambiguous, as with the large vocabularies of Olsson et al. 2022.
+/// Because m varies, no head at a fixed positional offset finds the answer (with `r r` of a
+/// fixed length, or r repeated to fill the context, such heads do); n >= 3 keeps the token
+/// after the previous occurrence from being the previous token.
+/// Returns the tokens, the index len - n of the second copy's first token, and m.
+pub fn repeated_segment(len: usize, vocab: usize, rng: &mut Rng) -> (Vec<usize>, usize, usize) {
+    let lo = (len / 4).max(3);
+    let hi = ((len + 1) / 3).max(lo);
+    let n = lo + rng.next_u64() as usize % (hi - lo + 1);
+    let second = len.saturating_sub(n).max(n);
+    let first = rng.next_u64() as usize % (second - n + 1);
+    let mut deck: Vec<usize> = Vec::new();
+    let mut s: Vec<usize> = (0..second)
+        .map(|_| {
+            if deck.is_empty() {
+                deck = (0..vocab).collect();
+            }
+            deck.swap_remove(rng.next_u64() as usize % deck.len())
+        })
+        .collect();
+    s.extend_from_within(first..first + n);
+    s.truncate(len);
+    (s, second, second - first)
 }
 
 /// A uniformly shaped random balanced string of `pairs` pairs over `(` `)` `[` `]`

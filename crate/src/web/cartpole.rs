@@ -563,8 +563,7 @@ fn draw_cart(v: &CartPoleView, area: &Area, theme: &Theme) -> Result<(), String>
             area,
             &msg,
             px(w / 2.0, 48.0),
-            &("sans-serif", 15.0)
-                .into_font()
+            &FontDesc::new(FontFamily::SansSerif, 15.0, FontStyle::Normal)
                 .color(&theme.warn)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
         )?;

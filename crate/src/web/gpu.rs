@@ -13,9 +13,13 @@ use crate::gpu::attention::NaiveAttention;
 use crate::gpu::flash::FlashAttention;
 use crate::gpu::mlp::{GpuTrainer, MlpKernels};
 use crate::gpu::sampler::{GpuSampler, SamplerKernels, Stage, INIT_NOISE_STEP};
+use crate::gpu::transformer::{GpuTransformer, TransformerKernels};
 use crate::gpu::GpuContext;
 
 /// The shared context and the kernels built on it (pipelines are compiled once per page).
+// The diffusion and transformer kernels are used by the benchmarks and, once their widgets
+// run on the GPU, by the widgets; until then the site's build does not read them.
+#[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
 pub(crate) struct Gpu {
     pub ctx: GpuContext,
     /// The browser's own description of the adapter (GPUAdapterInfo), when it gives one.
@@ -24,8 +28,10 @@ pub(crate) struct Gpu {
     flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
     mlp: RefCell<Option<Rc<MlpKernels>>>,
     sampler: RefCell<Option<Rc<SamplerKernels>>>,
+    transformer: RefCell<Option<Rc<TransformerKernels>>>,
 }
 
+#[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
 impl Gpu {
     pub fn naive(&self) -> Rc<NaiveAttention> {
         self.naive
@@ -98,6 +104,28 @@ impl Gpu {
             stages,
             n_traj,
         )
+    }
+
+    /// A GPU training run of the transformer (`gpu::transformer`): the model, batches and
+    /// Adam of `transformer::train::Trainer::new(config)`, on the page's GPU. Step it with
+    /// `submit_step(&gpu.ctx)?` and await the returned readback's `read(&gpu.ctx)` for the
+    /// step's loss, accuracy and gradient norm; `params_readback().read(&gpu.ctx).await` (or
+    /// `model(&gpu.ctx).await`) gives the parameters for the attention maps and head scores.
+    /// The kernels are compiled once per page.
+    pub fn transformer_trainer(
+        &self,
+        config: crate::transformer::train::TrainConfig,
+    ) -> Result<GpuTransformer, String> {
+        let existing = self.transformer.borrow().clone();
+        let k = match existing {
+            Some(k) => k,
+            None => {
+                let k = Rc::new(TransformerKernels::new(&self.ctx)?);
+                *self.transformer.borrow_mut() = Some(k.clone());
+                k
+            }
+        };
+        GpuTransformer::new(&self.ctx, &k, config)
     }
 
     /// "WebGPU: <adapter>" for badges.
@@ -229,6 +257,7 @@ pub(crate) fn with_gpu(f: impl FnOnce(Result<Rc<Gpu>, String>) + 'static) {
                     flash: RefCell::new(HashMap::new()),
                     mlp: RefCell::new(None),
                     sampler: RefCell::new(None),
+                    transformer: RefCell::new(None),
                 })),
                 Err(e) => Err(short_reason(&e)),
             };
@@ -248,150 +277,4 @@ pub(crate) fn with_gpu(f: impl FnOnce(Result<Rc<Gpu>, String>) + 'static) {
             }
         });
     }
-}
-
-/// `benchAttention(kernel, n, heads, headDim, reps)`: the page's GPU times one kernel on a
-/// seeded problem (d-wide heads, MHA, not causal), best of `reps` runs after a warm-up, and
-/// checks it against the other kernel. Resolves to JSON `{adapter, kernel, n, heads,
-/// head_dim, best_ms, median_ms, gflops, method, max_abs_diff_vs_other}`; rejects without a GPU.
-/// For `bench/attention.mjs`.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchAttention)]
-pub async fn bench_attention(
-    kernel: String,
-    n: usize,
-    heads: usize,
-    head_dim: usize,
-    reps: usize,
-) -> Result<String, wasm_bindgen::JsError> {
-    use crate::attention::{max_abs_diff, Dims, Options, Qkv};
-    use crate::gpu::{padded_dim, run, AttnBuffers, Dispatch};
-    use crate::json::Json;
-    let fail = |e: String| wasm_bindgen::JsError::new(&e);
-    let (tx, rx) = futures_oneshot();
-    with_gpu(tx);
-    let gpu = rx.await.map_err(fail)?;
-    let ctx = &gpu.ctx;
-    let dims = Dims {
-        n_heads: heads,
-        n_kv_heads: heads,
-        seq_len: n,
-        head_dim,
-    };
-    dims.validate().map_err(fail)?;
-    let qkv = Qkv::random(dims, n as u64);
-    let bufs = AttnBuffers::upload(ctx, &qkv).map_err(fail)?;
-    let opts = Options::default();
-    let rows = ((64usize << 20) / (heads * n * 4)).max(1);
-    let naive = gpu.naive().plan_chunked(ctx, &bufs, opts, 0, rows);
-    let flash = gpu.flash(padded_dim(head_dim)).map_err(fail)?;
-    let fplan = flash.plan(ctx, &bufs, opts).map_err(fail)?;
-    let (work, other): (&dyn Dispatch, &dyn Dispatch) = match kernel.as_str() {
-        "naive" => (&naive, &fplan),
-        "flash" => (&fplan, &naive),
-        k => return Err(fail(format!("no kernel {k:?} (naive or flash)"))),
-    };
-    run(ctx, other).await.map_err(fail)?;
-    let o_other = bufs.read_output(ctx).await.map_err(fail)?;
-    run(ctx, work).await.map_err(fail)?; // warm-up
-    let mut times = Vec::new();
-    let mut method = "";
-    for _ in 0..reps.max(1) {
-        let t = run(ctx, work).await.map_err(fail)?;
-        method = t.method;
-        times.push(t.ms);
-    }
-    let o = bufs.read_output(ctx).await.map_err(fail)?;
-    times.sort_by(f64::total_cmp);
-    let best = times[0];
-    Ok(Json::obj([
-        ("adapter", Json::str(gpu.label())),
-        ("kernel", Json::str(kernel)),
-        ("n", Json::Num(n as f64)),
-        ("heads", Json::Num(heads as f64)),
-        ("head_dim", Json::Num(head_dim as f64)),
-        ("best_ms", Json::Num(best)),
-        ("median_ms", Json::Num(times[times.len() / 2])),
-        ("gflops", Json::Num(dims.flops() / (best * 1e-3) / 1e9)),
-        ("method", Json::str(method)),
-        (
-            "tiles",
-            Json::Arr(vec![
-                Json::Num(flash.config.block_rows() as f64),
-                Json::Num(flash.config.block_cols() as f64),
-            ]),
-        ),
-        (
-            "max_abs_diff_vs_other",
-            Json::Num(f64::from(max_abs_diff(&o, &o_other))),
-        ),
-    ])
-    .to_string())
-}
-
-/// `benchDiffusion(hidden, batch, trainSteps, cpuTrainSteps, particles, sampleSteps,
-/// cpuParticles)`: training steps per second and sampling throughput (particles x steps per
-/// second) of the page's GPU kernels and of their CPU twins, in one run
-/// (`crate::gpu::diffusion_bench::measure`). Resolves to its JSON; rejects without a GPU.
-/// For `bench/diffusion.mjs`.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchDiffusion)]
-pub async fn bench_diffusion(
-    hidden: usize,
-    batch: usize,
-    train_steps: usize,
-    cpu_train_steps: usize,
-    particles: usize,
-    sample_steps: usize,
-    cpu_particles: usize,
-) -> Result<String, wasm_bindgen::JsError> {
-    use crate::gpu::diffusion_bench::{measure, BenchConfig};
-    let fail = |e: String| wasm_bindgen::JsError::new(&e);
-    let (tx, rx) = futures_oneshot();
-    with_gpu(tx);
-    let gpu = rx.await.map_err(fail)?;
-    let cfg = BenchConfig {
-        hidden,
-        batch,
-        train_steps,
-        cpu_train_steps,
-        particles,
-        sample_steps,
-        cpu_particles,
-    };
-    let mut json = measure(
-        &gpu.ctx,
-        cfg,
-        |p, lr| gpu.mlp_trainer(hidden, batch, p, lr),
-        |p, seed, stages| gpu.sampler(p, hidden, particles, seed, stages, 0),
-    )
-    .await
-    .map_err(fail)?;
-    if let crate::json::Json::Obj(pairs) = &mut json {
-        pairs[0].1 = crate::json::Json::str(gpu.label());
-    }
-    Ok(json.to_string())
-}
-
-/// A callback-to-future bridge for `with_gpu` (single-threaded: Rc, no locks).
-#[allow(clippy::type_complexity)]
-fn futures_oneshot() -> (
-    Box<dyn FnOnce(Result<Rc<Gpu>, String>)>,
-    impl std::future::Future<Output = Result<Rc<Gpu>, String>>,
-) {
-    let slot: Rc<RefCell<Option<Result<Rc<Gpu>, String>>>> = Rc::new(RefCell::new(None));
-    let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::new(RefCell::new(None));
-    let (s2, w2) = (slot.clone(), waker.clone());
-    let send = Box::new(move |r| {
-        *s2.borrow_mut() = Some(r);
-        if let Some(w) = w2.borrow_mut().take() {
-            w.wake();
-        }
-    });
-    let recv = std::future::poll_fn(move |cx| match slot.borrow_mut().take() {
-        Some(r) => std::task::Poll::Ready(r),
-        None => {
-            *waker.borrow_mut() = Some(cx.waker().clone());
-            std::task::Poll::Pending
-        }
-    });
-    (send, recv)
 }

@@ -605,8 +605,7 @@ fn draw_heatmap(
                 &mut c,
                 &format!("{:.0}", 100.0 * v),
                 (x, y),
-                &("sans-serif", 10.0)
-                    .into_font()
+                &FontDesc::new(FontFamily::SansSerif, 10.0, FontStyle::Normal)
                     .color(&ink)
                     .pos(Pos::new(HPos::Center, VPos::Center)),
             )?;

@@ -8,6 +8,8 @@
 
 mod attention;
 mod attn_draw;
+#[cfg(feature = "browser-bench")]
+mod bench;
 mod cartpole;
 mod diffusion;
 mod dpo;

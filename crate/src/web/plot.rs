@@ -22,6 +22,7 @@ use std::ops::Range;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
 use wasm_bindgen::Clamped;
 use web_sys::{CanvasRenderingContext2d, ImageData};
@@ -89,12 +90,20 @@ impl Theme {
     }
 
     pub fn text(&self, size: f64) -> TextStyle<'static> {
-        ("sans-serif", size).into_font().color(&self.fg)
+        font(size).color(&self.fg)
     }
 
     pub fn muted_text(&self, size: f64) -> TextStyle<'static> {
-        ("sans-serif", size).into_font().color(&self.muted)
+        font(size).color(&self.muted)
     }
+}
+
+/// The sans-serif font at `size` px. Named by its enum, never as `("sans-serif", size)`:
+/// plotters reads a family name with `str::to_lowercase`, and that one call brings core's
+/// Unicode case tables into the wasm (13 KB; see [`legend`] for the other caller).
+#[inline(never)]
+pub(crate) fn font(size: f64) -> FontDesc<'static> {
+    FontDesc::new(FontFamily::SansSerif, size, FontStyle::Normal)
 }
 
 /// Drawing errors become strings for the page to show.
@@ -186,6 +195,7 @@ pub(crate) fn chart<'a>(
     theme: &Theme,
     axes: &Axes<'_>,
 ) -> Result<Chart<'a>, String> {
+    KEYS.with(|k| k.borrow_mut().clear());
     let mut chart = ChartBuilder::on(area)
         .caption(axes.title, theme.text(axes.title_size))
         .margin(axes.margin)
@@ -400,34 +410,66 @@ pub(crate) enum Key {
     Box(ShapeStyle),
 }
 
+thread_local! {
+    /// The entries [`key`] added since the last [`chart`], for [`legend`] to draw.
+    static KEYS: RefCell<Vec<(String, Key)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A legend entry; [`legend`] draws the entries, in the order they were added.
 #[inline(never)]
-pub(crate) fn key(chart: &mut Chart<'_>, label: &str, key: Key) -> Drawn {
-    chart
-        .draw_series(std::iter::empty::<PathElement<Pt>>())
-        .map_err(err)?
-        .label(label)
-        .legend(move |(x, y)| -> DynElement<'static, CanvasBackend, Px> {
-            match key {
-                Key::Line(s) => PathElement::new(vec![(x, y), (x + 18, y)], s).into_dyn(),
-                Key::Dot(s, r) => Circle::new((x + 9, y), r, s).into_dyn(),
-                Key::Box(s) => Rectangle::new([(x, y - 5), (x + 14, y + 5)], s).into_dyn(),
-            }
-        });
+pub(crate) fn key(_chart: &mut Chart<'_>, label: &str, key: Key) -> Drawn {
+    KEYS.with(|k| k.borrow_mut().push((label.to_string(), key)));
     Ok(())
 }
 
-/// The legend entries added with [`key`], in the theme's colours at `pos`.
+/// The legend entries added with [`key`], in the theme's colours at `pos`: a box inset 5 px
+/// from that corner (or edge) of the plotting area, 10 px padding, a 30 px column for the
+/// keys, 11 px labels on lines 1.25 em apart. Drawn here rather than by plotters' series
+/// labels, whose default font is named by string (see [`font`]).
 #[inline(never)]
 pub(crate) fn legend(chart: &mut Chart<'_>, theme: &Theme, pos: SeriesLabelPosition) -> Drawn {
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .background_style(theme.bg.mix(0.9))
-        .border_style(theme.grid)
-        .label_font(theme.text(11.0))
-        .draw()
-        .map_err(err)
+    use SeriesLabelPosition::*;
+    let keys = KEYS.with(|k| std::mem::take(&mut *k.borrow_mut()));
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let area = chart.plotting_area().strip_coord_spec();
+    let style = theme.text(11.0).pos(Pos::new(HPos::Left, VPos::Center));
+    let line = 11.0 * 1.25;
+    let mut text_w = 0;
+    for (label, _) in &keys {
+        text_w = text_w.max(area.estimate_text_size(label, &style).map_err(err)?.0 as i32);
+    }
+    let (m, key_w) = (10, 30);
+    let w = text_w + key_w + 2 * m;
+    let h = (line * keys.len() as f64).round() as i32 + 2 * m;
+    let (aw, ah) = area.dim_in_pixel();
+    let (aw, ah) = (aw as i32, ah as i32);
+    let x = match pos {
+        UpperLeft | MiddleLeft | LowerLeft => 5,
+        UpperMiddle | MiddleMiddle | LowerMiddle => (aw - w) / 2,
+        UpperRight | MiddleRight | LowerRight => aw - w - 5,
+        Coordinate(x, _) => x,
+    };
+    let y = match pos {
+        UpperLeft | UpperMiddle | UpperRight => 5,
+        MiddleLeft | MiddleMiddle | MiddleRight => (ah - h) / 2,
+        LowerLeft | LowerMiddle | LowerRight => ah - h - 5,
+        Coordinate(_, y) => y,
+    };
+    px_rect(&area, [(x, y), (x + w, y + h)], theme.bg.mix(0.9).filled())?;
+    px_rect(&area, [(x, y), (x + w, y + h)], theme.grid.into())?;
+    for (i, (label, k)) in keys.iter().enumerate() {
+        let cy = y + m + (line * (i as f64 + 0.5)).round() as i32;
+        let kx = x + m;
+        match *k {
+            Key::Line(s) => px_line(&area, &[(kx, cy), (kx + 18, cy)], s)?,
+            Key::Dot(s, r) => px_circle(&area, (kx + 9, cy), r, s)?,
+            Key::Box(s) => px_rect(&area, [(kx, cy - 5), (kx + 14, cy + 5)], s)?,
+        }
+        px_text(&area, label, (kx + key_w, cy), &style)?;
+    }
+    Ok(())
 }
 
 /// A polyline in an area's pixels.

@@ -324,8 +324,7 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
             area,
             text,
             at,
-            &("sans-serif", 13.0)
-                .into_font()
+            &FontDesc::new(FontFamily::SansSerif, 13.0, FontStyle::Normal)
                 .color(&color)
                 .pos(Pos::new(HPos::Center, VPos::Center)),
         )
@@ -374,8 +373,7 @@ fn draw_dial(area: &Area, theme: &Theme, d: &Data) -> Result<(), String> {
             area,
             &text,
             ((w / 2.0) as i32, y0 + 15 * j as i32),
-            &("sans-serif", 12.0)
-                .into_font()
+            &FontDesc::new(FontFamily::SansSerif, 12.0, FontStyle::Normal)
                 .color(&color)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
         )?;
@@ -731,8 +729,7 @@ fn draw_per_pair(
             &mut chart,
             label,
             (x.start + 0.02 * (x.end - x.start), ly),
-            &("sans-serif", 11.0)
-                .into_font()
+            &FontDesc::new(FontFamily::SansSerif, 11.0, FontStyle::Normal)
                 .color(color)
                 .pos(Pos::new(HPos::Left, VPos::Bottom)),
         )?;

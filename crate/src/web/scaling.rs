@@ -604,8 +604,7 @@ impl ScalingView {
         let (mid, plot) = rest.split_vertically(legend_h as u32);
         for (k, (text, chosen)) in readout.iter().enumerate() {
             let style = if k == 0 {
-                ("sans-serif", 13.0)
-                    .into_font()
+                FontDesc::new(FontFamily::SansSerif, 13.0, FontStyle::Normal)
                     .style(FontStyle::Bold)
                     .color(&theme.fg)
             } else if *chosen {
