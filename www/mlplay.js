@@ -273,6 +273,8 @@ class MlWidget extends HTMLElement {
         if (used) {
           e.preventDefault();
           this.#train();
+          // Views that do not animate (picking a row) still show the key at once.
+          if (!this.#playing && !this.#animating()) this.#render({ only: [Number(canvas.dataset.panel)] });
         }
       });
     }
