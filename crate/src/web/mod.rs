@@ -19,6 +19,7 @@ mod plot;
 mod ppo_clip;
 mod rope;
 mod scaling;
+mod transformer;
 
 use std::cell::RefCell;
 
@@ -224,6 +225,10 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
         "flow-matching" => (
             Box::new(diffusion::DiffusionView::new(true)),
             &diffusion::FLOW_INFO,
+        ),
+        "transformer" => (
+            Box::new(transformer::TransformerView::default()),
+            &transformer::INFO,
         ),
         other => unreachable!("widget {other} has no web view"),
     }
