@@ -110,7 +110,7 @@ impl Task {
         match self {
             Task::Copy | Task::Reverse => {
                 let n = ctx / 2; // n + 1 + n = ctx + 1 tokens, ctx of them read
-                let xs: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % SYMBOLS).collect();
+                let xs: Vec<usize> = (0..n).map(|_| rng.below(SYMBOLS)).collect();
                 let mut s = xs.clone();
                 s.push(SYMBOLS); // the bar
                 if self == Task::Reverse {
@@ -127,8 +127,8 @@ impl Task {
                 // the token after the current token's previous occurrence does.
                 let total = ctx + 1;
                 let max_n = (total / 2).max(2);
-                let n = 2 + rng.next_u64() as usize % (max_n - 1);
-                let r: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % LETTERS).collect();
+                let n = 2 + rng.below(max_n - 1);
+                let r: Vec<usize> = (0..n).map(|_| rng.below(LETTERS)).collect();
                 full = (0..total).map(|i| r[i % n]).collect();
                 // The first token of the first repeat cannot be known; every later one can.
                 scored_from = n + 1;
@@ -140,9 +140,9 @@ impl Task {
                 if !balanced {
                     // Change one bracket into another: the string can no longer be balanced
                     // (the count of one kind or the nesting breaks).
-                    let i = rng.next_u64() as usize % s.len();
+                    let i = rng.below(s.len());
                     let old = s[i];
-                    let mut new = rng.next_u64() as usize % 4;
+                    let mut new = rng.below(4);
                     if new == old {
                         new = (new + 1) % 4;
                     }
@@ -158,7 +158,7 @@ impl Task {
             Task::Text => {
                 let text = Task::Text.encode(PASSAGE).expect("passage in its alphabet");
                 let len = (ctx + 1).min(text.len());
-                let start = rng.next_u64() as usize % (text.len() - len + 1);
+                let start = rng.below(text.len() - len + 1);
                 full = text[start..start + len].to_vec();
                 scored_from = 1;
             }
@@ -186,7 +186,7 @@ fn random_balanced(pairs: usize, rng: &mut Rng) -> Vec<usize> {
         let can_open = opened < pairs;
         let open = can_open && (stack.is_empty() || rng.uniform() < 0.5);
         if open {
-            let kind = rng.next_u64() as usize % 2;
+            let kind = rng.below(2);
             out.push(2 * kind);
             stack.push(kind);
             opened += 1;

@@ -185,9 +185,7 @@ pub fn head_scores(model: &Model, n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Ve
     let mut prev = vec![vec![0.0; c.n_heads]; c.n_layers];
     let mut induction = vec![vec![0.0; c.n_heads]; c.n_layers];
     for _ in 0..n {
-        let r: Vec<usize> = (0..half)
-            .map(|_| rng.next_u64() as usize % c.vocab)
-            .collect();
+        let r: Vec<usize> = (0..half).map(|_| rng.below(c.vocab)).collect();
         let tokens: Vec<usize> = r.iter().chain(r.iter()).copied().collect();
         let fw = model.forward(&tokens);
         let t_len = tokens.len();
@@ -206,7 +204,7 @@ pub fn head_scores(model: &Model, n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Ve
 
 /// `r r` for a random r of length `half` over `vocab` tokens.
 fn repeated_random(vocab: usize, half: usize, rng: &mut Rng) -> Vec<usize> {
-    let r: Vec<usize> = (0..half).map(|_| rng.next_u64() as usize % vocab).collect();
+    let r: Vec<usize> = (0..half).map(|_| rng.below(vocab)).collect();
     r.iter().chain(r.iter()).copied().collect()
 }
 
