@@ -120,7 +120,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             "N",
             "Adam steps of a Train run.",
             2000.0,
-            50.0,
+            10.0,
             20000.0,
             1.0,
         )
