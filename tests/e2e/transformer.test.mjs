@@ -13,6 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "./browser.mjs";
 import {
+  approx,
   assertClean,
   assertDrawn,
   assertNoSidewaysScroll,
@@ -123,9 +124,17 @@ describe("<ml-transformer>", () => {
             .split("\n")
             .map((l) => JSON.parse(l));
           const cliLoss = lines.filter((l) => "loss" in l).map((l) => l.loss);
-          // The same f64 arithmetic (crate::math) natively and in wasm: the same bits.
-          assert.deepEqual(loss, cliLoss, "browser losses == CLI losses");
-          assert.deepEqual(s.data.analysis.induction, lines.at(-1).induction, "the same head scores");
+          // The same data, initialisation and f64 formulas (crate::math) natively and in wasm;
+          // only the matrix products round differently in the last bits (ndarray's
+          // matrixmultiply uses FMA kernels natively, scalar code in wasm): 1 ulp at step 1
+          // (3.3069199456759186 against ...919), and far below 1e-6 after 60 steps.
+          assert.equal(cliLoss.length, loss.length);
+          cliLoss.forEach((l, k) => approx(loss[k], l, 1e-6, `loss at step ${k + 1}`));
+          lines
+            .at(-1)
+            .induction.forEach((row, l) =>
+              row.forEach((v, h) => approx(s.data.analysis.induction[l][h], v, 1e-6, `induction L${l}H${h}`)),
+            );
         }
         assertClean(problems, "training");
       } finally {
@@ -180,7 +189,7 @@ describe("<ml-transformer>", () => {
         // Temperature up: p_T ∝ p^(1/T) flattens, so the entropy rises.
         const hash = await canvasHash(widget, 4);
         await pressOnSlider(widget, "temp", "End", 1);
-        await waitForState(widget, (s) => s.params.temp === 5);
+        await waitForState(widget, (s) => s.params.temp === 10 && s.data.generation.temperature === 10);
         const s2 = await stateOf(widget);
         assert.ok(entropy(s2.data.generation.next) > entropy(s1.data.generation.next));
         assert.notEqual(await canvasHashChange(widget, 4, hash), hash, "the bars redraw");

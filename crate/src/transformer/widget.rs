@@ -110,7 +110,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             "Divides the logits before the softmax when sampling: below 1 sharpens, above 1 flattens.",
             1.0,
             0.1,
-            5.0,
+            10.0,
             0.01,
         )
         .log_scale(),
