@@ -440,6 +440,7 @@ cmd_bench() {
   node bench/attention.mjs || rc=$? # WGSL attention kernels: GFLOP/s natively and in Chromium
   node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
   node bench/diffusion_page.mjs || rc=$? # <ml-diffusion>/<ml-flow-matching>: in-page training to the threshold, playback
+  node bench/transformer_page.mjs || rc=$? # <ml-transformer>: in-page training tokens/s (CPU path) vs the CLI
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }

@@ -476,7 +476,7 @@ pub fn parse_prompt(task: Task, text: &str) -> Result<Vec<usize>, String> {
     }
     task.encode(text).map_err(|e| {
         let a: String = task.alphabet().into_iter().collect();
-        format!("{e} ({a:?}); the prompt in force is kept")
+        format!("{e} (it has: {a}); the prompt in force is kept")
     })
 }
 
