@@ -718,7 +718,7 @@ impl TransformerView {
             return String::new();
         };
         let mut s = format!(
-            "{} · {} layers × {} heads, d_model {}, {} positions, {} parameters · changing these restarts",
+            "{} · {} layers × {} heads, d_model {}, {} positions, {} parameters · changing these restarts training",
             c.task.name(),
             c.n_layers,
             c.n_heads,
