@@ -257,6 +257,9 @@ pub(crate) fn draw_heatmap(
     )?;
     for i in 0..n {
         for j in 0..n {
+            if w[[i, j]] == 0.0 {
+                continue; // the background's colour already (masked keys): half a causal map
+            }
             let (x, y) = (x0 + j as f64 * cell, y0 + i as f64 * cell);
             px_rect(
                 area,

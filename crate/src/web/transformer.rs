@@ -802,6 +802,9 @@ impl TransformerView {
         let words = self.words();
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
         let q = self.query.min(a.probe.len() - 1);
+        let n = a.probe.len();
+        let (_, _, side, _) = heatmap_box(cw, ch);
+        let k = n.div_ceil((side / 3.0).floor().max(1.0) as usize).max(1);
         for (l, layer) in a.maps.iter().enumerate() {
             for (h, m) in layer.iter().enumerate() {
                 let row = l * per_layer + h / cols;
@@ -815,16 +818,27 @@ impl TransformerView {
                     (true, _) => (theme.palette[1], " · prev-token"),
                     _ => (theme.muted, ""),
                 };
-                let w32 = m.mapv(|v| v as f32);
-                draw_heatmap(
-                    &cell,
-                    theme,
-                    &refs,
-                    w32.view(),
-                    q,
-                    &format!("L{l} H{h}{tag}"),
-                    color,
-                )?;
+                let title = format!("L{l} H{h}{tag}");
+                if k == 1 {
+                    let w32 = m.mapv(|v| v as f32);
+                    draw_heatmap(&cell, theme, &refs, w32.view(), q, &title, color)?;
+                } else {
+                    // Cells under 3 px: each drawn cell holds the largest weight of a k x k
+                    // block (a sharp diagonal stays visible), and a 32-head, 128-token grid
+                    // redraws several times faster.
+                    let b = n.div_ceil(k);
+                    let pooled = ndarray::Array2::from_shape_fn((b, b), |(r, c)| {
+                        let mut best = 0.0f64;
+                        for i in r * k..((r + 1) * k).min(n) {
+                            for j in c * k..((c + 1) * k).min(n) {
+                                best = best.max(m[[i, j]]);
+                            }
+                        }
+                        best as f32
+                    });
+                    let blank = vec![""; b];
+                    draw_heatmap(&cell, theme, &blank, pooled.view(), q / k, &title, color)?;
+                }
             }
         }
         let grid_h = ch * (a.maps.len() * per_layer) as f64;
