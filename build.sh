@@ -9,7 +9,7 @@
 #   ./build.sh weights   retrain the diffusion widgets' default weights (www/weights/, CLI)
 #
 # Tools are installed when missing, quietly (logs under target/build-logs/):
-# the wasm32 rustup target, wasm-bindgen-cli (pinned, in ${MLPLAY_TOOLS:-~/.cache/mlplay}),
+# the wasm32 rustup target and rust-src, wasm-bindgen-cli (pinned, in ${MLPLAY_TOOLS:-~/.cache/mlplay}),
 # npm devDependencies (npm ci), and for test/bench the apt packages chromium,
 # chromium-driver, mesa-vulkan-drivers. On a ready machine nothing is installed.
 set -euo pipefail
@@ -108,6 +108,14 @@ ensure_wasm_target() {
     run_logged rustup-target "check the network and rerun, or run: rustup target add $WASM_TARGET" \
       rustup target add "$WASM_TARGET"
   fi
+  # The standard library's source, to compile std for the browser build at opt-level "z"
+  # (build_wasm). Without it the build falls back to the prebuilt std, about 22 KB gzip larger.
+  if ! rustup component list --installed | grep -q '^rust-src'; then
+    say "installing the rustup component rust-src"
+    mkdir -p "$LOG_DIR"
+    rustup component add rust-src >"$LOG_DIR/rustup-rust-src.log" 2>&1 ||
+      note "rustup could not add rust-src ($LOG_DIR/rustup-rust-src.log): the wasm uses the prebuilt std"
+  fi
 }
 
 ensure_rust_components() {
@@ -193,10 +201,28 @@ browser_env() {
 
 # ------------------------------------------------------------------------- the build
 
+# The browser build compiles the standard library too (cargo's -Zbuild-std), at the profile's
+# opt-level "z" with std's optimize_for_size code paths, and leaves out panic locations
+# (-Zlocation-detail=none: a panic still reports its message in the widget, not the file and
+# line). Both flags are unstable, so the stable toolchain is asked for them with
+# RUSTC_BOOTSTRAP=1, for this one build only; the CLI, the tests and the wasm tests are
+# plain stable builds. Together they take the wasm from 399.6 to 377.5 KB gzip
+# (docs/BENCHMARKS.md). Without rust-src the prebuilt std is used.
 build_wasm() {
+  local small_std=()
+  if rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    # shellcheck disable=SC2054 # the commas are in cargo arguments, not between elements
+    small_std=(
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=-Zlocation-detail=none
+      cargo build -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
+    )
+  else
+    note "no rust-src: building the wasm with the prebuilt std (larger)"
+    small_std=(cargo build)
+  fi
   step "cargo build --lib --profile $WASM_PROFILE --target $WASM_TARGET --features web" \
     "fix the compile errors above (the web layer is crate/src/web)" \
-    cargo build --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
+    env RUSTC_BOOTSTRAP=1 "${small_std[@]}" --lib --profile "$WASM_PROFILE" --target "$WASM_TARGET" --features web
   [[ -f $WASM_OUT ]] || die "$WASM_OUT was not produced" "check crate-type includes cdylib in Cargo.toml"
 
   say "wasm-bindgen --target web --out-dir $PKG_DIR"

@@ -243,3 +243,24 @@ async fn diffusion_kernels_on_webgpu_equal_the_cpu_twin() {
         }
     }
 }
+
+/// `math::parse_f64` converts with the engine's `parseFloat` here and with `str::parse`
+/// natively. Its bits must be the nearest double (values from CPython's `float`), and the
+/// grammar check must refuse what `parseFloat` would half-read.
+#[wasm_bindgen_test]
+fn parse_f64_in_the_browser_rounds_like_rust() {
+    use mlplay::math::parse_f64;
+    let exact: &[(&str, u64)] = &[
+        ("9007199254740993", 0x4340_0000_0000_0000), // 2^53 + 1: a tie, to even (2^53)
+        ("2.2250738585072011e-308", 0x000F_FFFF_FFFF_FFFF), // the largest subnormal
+        ("0.1e1", 0x3FF0_0000_0000_0000),
+        ("123456789012345678901234567890", 0x45F8_EE90_FF6C_373E),
+        ("-0", 0x8000_0000_0000_0000),
+    ];
+    for &(s, bits) in exact {
+        assert_eq!(parse_f64(s).map(f64::to_bits), Some(bits), "{s}");
+    }
+    for bad in ["1abc", " 1", "0x1A", "Infinityx", "1e", ""] {
+        assert_eq!(parse_f64(bad), None, "{bad:?}");
+    }
+}

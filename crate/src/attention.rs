@@ -368,7 +368,7 @@ pub fn tokenize(text: &str) -> Result<Vec<usize>, String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
+        .map(|w| w.to_ascii_lowercase())
         .collect();
     if words.is_empty() {
         return Err("the sentence has no words".into());

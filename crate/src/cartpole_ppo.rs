@@ -273,9 +273,7 @@ pub fn run(params: &Params) -> Json {
 fn parse_list(flag: &str, raw: &str) -> Result<Vec<f64>, String> {
     raw.split(',')
         .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
+            crate::math::parse_f64(s.trim())
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| {
                     format!(

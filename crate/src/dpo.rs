@@ -1020,7 +1020,7 @@ pub fn parse_pairs_csv(text: &str) -> Result<Vec<Pair>, String> {
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let parsed: Result<Vec<usize>, _> = fields.iter().map(|f| f.parse::<usize>()).collect();
-        let is_header = first && fields.iter().all(|f| f.parse::<f64>().is_err());
+        let is_header = first && fields.iter().all(|f| crate::math::parse_f64(f).is_none());
         first = false;
         let numbers = match parsed {
             Ok(n) => n,

@@ -228,8 +228,7 @@ impl Parser<'_> {
             self.i += 1;
         }
         let text = std::str::from_utf8(&self.s[start..self.i]).expect("ASCII");
-        text.parse::<f64>()
-            .ok()
+        crate::math::parse_f64(text)
             .filter(|x| x.is_finite())
             .map(Json::Num)
             .ok_or_else(|| self.fail(&format!("bad number {text:?}")))

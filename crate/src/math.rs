@@ -68,3 +68,68 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// Decimal text to the nearest `f64`, reading what `str::parse::<f64>` reads: an optional
+/// sign, digits with an optional point (at least one digit), an optional exponent, or
+/// `inf`, `infinity`, `nan` in any case. `None` for anything else.
+///
+/// Both sides round correctly to nearest-even, so they give the same bits. Natively this is
+/// `str::parse`; in the browser the grammar is checked here and the conversion is the
+/// engine's `parseFloat`, which keeps core's 10 KB power-of-five table and its parser
+/// out of the wasm (`tests/wasm.rs` checks the browser's bits against native ones).
+pub fn parse_f64(text: &str) -> Option<f64> {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let special = match body.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => Some(f64::INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => None,
+    };
+    if let Some(v) = special {
+        return Some(if text.starts_with('-') { -v } else { v });
+    }
+    if !is_decimal(body) {
+        return None;
+    }
+    decimal(text)
+}
+
+/// `digits [. digits] [(e|E) [+|-] digits]` with at least one mantissa digit.
+fn is_decimal(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut n = digits(&mut i);
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        n += digits(&mut i);
+    }
+    if n == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] | 0x20) == b'e' {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+fn decimal(text: &str) -> Option<f64> {
+    Some(js_sys::parse_float(text))
+}
+
+#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
+fn decimal(text: &str) -> Option<f64> {
+    text.parse().ok()
+}

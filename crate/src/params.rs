@@ -242,7 +242,7 @@ fn check(p: &ParamSpec, raw: &str) -> Result<f64, Bad> {
     if let Some(i) = p.choices.iter().position(|c| c.eq_ignore_ascii_case(raw)) {
         return Ok(i as f64);
     }
-    let v: f64 = raw.parse().map_err(|_| Bad::NotANumber)?;
+    let v = crate::math::parse_f64(raw).ok_or(Bad::NotANumber)?;
     if !v.is_finite() {
         return Err(Bad::NotANumber);
     }

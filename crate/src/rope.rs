@@ -1206,8 +1206,8 @@ fn parse_vector(key: &str, raw: &str, d: usize) -> Result<Array1<f64>, String> {
     let mut out = Vec::new();
     for part in raw.split(',') {
         let part = part.trim();
-        match part.parse::<f64>() {
-            Ok(v) if v.is_finite() => out.push(v),
+        match crate::math::parse_f64(part) {
+            Some(v) if v.is_finite() => out.push(v),
             _ => {
                 return Err(format!(
                     "invalid value \"{part}\" in --{key}: --{key} must be {d} comma-separated finite numbers (one per component, --dim {d})"

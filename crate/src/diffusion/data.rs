@@ -148,9 +148,13 @@ impl Dataset {
 pub fn parse_points(text: &str) -> Result<Vec<[f32; 2]>, String> {
     let mut pts = Vec::new();
     for pair in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let mut it = pair.split(',').map(|v| v.trim().parse::<f32>());
+        let mut it = pair
+            .split(',')
+            .map(|v| crate::math::parse_f64(v.trim()).map(|v| v as f32));
         match (it.next(), it.next(), it.next()) {
-            (Some(Ok(x)), Some(Ok(y)), None) if x.is_finite() && y.is_finite() => pts.push([x, y]),
+            (Some(Some(x)), Some(Some(y)), None) if x.is_finite() && y.is_finite() => {
+                pts.push([x, y])
+            }
             _ => return Err(format!("bad point {pair:?} (write x,y;x,y;...)")),
         }
     }

@@ -704,7 +704,7 @@ fn parse_size(s: &str) -> Option<f64> {
         't' | 'T' => (&s[..s.len() - 1], 1e12),
         _ => (s.as_str(), 1.0),
     };
-    let v: f64 = num.trim().parse().ok()?;
+    let v = crate::math::parse_f64(num.trim())?;
     let v = v * mult;
     v.is_finite().then_some(v)
 }

@@ -99,9 +99,7 @@ pub fn cli(args: &[String]) -> Result<Vec<String>, (u8, String)> {
                 }
             }
             "lr" => {
-                c.lr = value
-                    .parse::<f64>()
-                    .ok()
+                c.lr = crate::math::parse_f64(value)
                     .filter(|v| *v > 0.0 && *v <= 1.0)
                     .ok_or_else(|| bad(format!("--lr must be a number in (0, 1], got {value:?}")))?
             }

@@ -1110,7 +1110,7 @@ impl DiffusionView {
         let d = self.run_swd(r, at);
         let title = format!(
             "{} · step {at} of {} · {} evaluations · SW₂ {d:.3}",
-            r.sampler.name().to_uppercase(),
+            r.sampler.name().to_ascii_uppercase(),
             r.k,
             r.nfe()
         );
