@@ -473,6 +473,7 @@ cmd_bench() {
   node bench/diffusion.mjs || rc=$? # diffusion kernels: train steps/s, particle-steps/s, GPU vs CPU vs PyTorch
   node bench/diffusion_page.mjs || rc=$? # <ml-diffusion>/<ml-flow-matching>: in-page training to the threshold, playback
   node bench/transformer.mjs || rc=$? # transformer training tokens/s: WGSL vs CPU Trainer vs PyTorch
+  node bench/transformer_page.mjs || rc=$? # <ml-transformer>: in-page training tokens/s (CPU path) vs the CLI
   stop_server
   [[ $rc -eq 0 ]] || die "benchmarks failed (exit $rc)" "see the messages above"
 }

@@ -210,7 +210,9 @@ class MlWidget extends HTMLElement {
             spec.keys?.[i]
               ? ` tabindex="0" data-keys title="${esc(spec.keys[i])}" aria-roledescription="interactive figure"`
               : ""
-          }${spec.pointer?.[i] ? ` data-pointer title="${esc(spec.pointer[i])}" style="touch-action:none"` : ""}></canvas>
+          }${spec.pointer?.[i] ? ` data-pointer title="${esc(spec.pointer[i])}" style="touch-action:none"` : ""}${
+            spec.hover?.[i] ? ` data-hover title="${esc(spec.hover[i])}"` : ""
+          }></canvas>
           <p id="ml-desc-${i}" class="sr-only"></p>
           <div class="toolbar">
             <button data-export="png" data-panel="${i}" aria-label="Download panel ${i + 1} as PNG">PNG</button>
@@ -271,6 +273,8 @@ class MlWidget extends HTMLElement {
         if (used) {
           e.preventDefault();
           this.#train();
+          // Views that do not animate (picking a row) still show the key at once.
+          if (!this.#playing && !this.#animating()) this.#render({ only: [Number(canvas.dataset.panel)] });
         }
       });
     }
@@ -295,6 +299,19 @@ class MlWidget extends HTMLElement {
         e.preventDefault();
         if (type === "pointerup") this.#changed("pointer");
         else this.#render({ only: [panel] });
+      });
+    }
+    // Panels that follow the pointer without a press (a tap on touch screens; scrolling stays).
+    for (const type of ["pointermove", "pointerdown"]) {
+      root.addEventListener(type, (e) => {
+        const canvas = e.target.closest?.("canvas[data-hover]");
+        if (!canvas) return;
+        const r = canvas.getBoundingClientRect();
+        const panel = Number(canvas.dataset.panel);
+        const used = this.#guard(() =>
+          this.#h().pointer(panel, "hover", e.clientX - r.left, e.clientY - r.top, r.width, r.height),
+        );
+        if (used) this.#render({ only: [panel] });
       });
     }
     root.addEventListener("click", (e) => this.#onClick(e));

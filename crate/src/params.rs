@@ -146,12 +146,17 @@ impl ParamSpec {
     }
 
     pub fn to_json(&self) -> Json {
+        self.to_json_with(self.default)
+    }
+
+    /// The table entry as JSON with `default` as its default (see [`WidgetSpec::default_of`]).
+    pub fn to_json_with(&self, default: f64) -> Json {
         Json::obj([
             ("key", Json::str(self.key)),
             ("label", Json::str(self.label)),
             ("symbol", Json::str(self.symbol)),
             ("doc", Json::str(self.doc)),
-            ("default", Json::Num(self.default)),
+            ("default", Json::Num(default)),
             ("min", Json::Num(self.min)),
             ("max", Json::Num(self.max)),
             ("step", Json::Num(self.step)),
@@ -181,6 +186,13 @@ impl WidgetSpec {
         self.params.iter().find(|p| p.key == key)
     }
 
+    /// A parameter's default: the one the widget's core supplies at run time
+    /// ([`crate::widgets::core_default`]: `<ml-transformer>` reads its model's from
+    /// `TrainConfig::default()`, so the core stays the one copy), else the table's.
+    pub fn default_of(&self, p: &ParamSpec) -> f64 {
+        crate::widgets::core_default(self.name, p.key).unwrap_or(p.default)
+    }
+
     pub fn to_json(&self) -> Json {
         Json::obj([
             ("name", Json::str(self.name)),
@@ -190,7 +202,12 @@ impl WidgetSpec {
             ("trainer", Json::Bool(self.trainer)),
             (
                 "params",
-                Json::Arr(self.params.iter().map(ParamSpec::to_json).collect()),
+                Json::Arr(
+                    self.params
+                        .iter()
+                        .map(|p| p.to_json_with(self.default_of(p)))
+                        .collect(),
+                ),
             ),
         ])
     }
@@ -254,7 +271,7 @@ impl Params {
     pub fn defaults(spec: &'static WidgetSpec) -> Self {
         Params {
             spec,
-            values: spec.params.iter().map(|p| p.default).collect(),
+            values: spec.params.iter().map(|p| spec.default_of(p)).collect(),
         }
     }
 
@@ -291,10 +308,11 @@ impl Params {
             });
         };
         let p = &self.spec.params[i];
+        let default = self.spec.default_of(p);
         let (value, message) = match check(p, raw) {
             Ok(v) => (v, None),
             Err(Bad::NotANumber) => (
-                p.default,
+                default,
                 Some(format!(
                     "\"{}\" is not {}; using the default {}",
                     raw.trim(),
@@ -303,7 +321,7 @@ impl Params {
                     } else {
                         "a number".to_string()
                     },
-                    p.format(p.default)
+                    p.format(default)
                 )),
             ),
             Err(Bad::Below(v)) => (

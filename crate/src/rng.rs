@@ -44,6 +44,12 @@ impl Rng {
         result
     }
 
+    /// `next_u64() mod n` as an index, the same on every platform (`next_u64() as usize % n`
+    /// keeps only the low 32 bits in wasm32, where usize is 32 bits wide).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
     /// Uniform in [0, 1) with 53 random bits.
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)

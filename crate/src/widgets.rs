@@ -13,6 +13,7 @@ use crate::params::{Params, WidgetSpec};
 use crate::ppo_clip;
 use crate::rope;
 use crate::scaling;
+use crate::transformer;
 use crate::{dpo, grpo};
 
 /// Every widget, in gallery order.
@@ -28,6 +29,7 @@ pub const ALL: &[&WidgetSpec] = &[
     &kvcache::SPEC,
     &diffusion::widget::DIFFUSION,
     &diffusion::widget::FLOW,
+    &transformer::widget::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static WidgetSpec> {
@@ -47,7 +49,17 @@ pub fn run(params: &Params) -> Json {
         "flash-attention" => flash::widget_json(&flash::Config::from_params(params)),
         "kv-cache" => kvcache::compute(&kvcache::Config::from_params(params)).to_json(),
         "diffusion" | "flow-matching" => diffusion::widget::run(params),
+        "transformer" => transformer::widget::run(params),
         other => unreachable!("widget {other} is in the registry but has no core"),
+    }
+}
+
+/// Defaults a widget's core supplies at run time instead of its table (so a core's
+/// `Default` stays the one copy); `None`: the table's.
+pub fn core_default(widget: &str, key: &str) -> Option<f64> {
+    match widget {
+        "transformer" => transformer::widget::default_of(key),
+        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod model;
 pub mod tasks;
 pub mod train;
+pub mod widget;
 
 use std::time::Instant;
 

@@ -110,7 +110,7 @@ impl Task {
         match self {
             Task::Copy | Task::Reverse => {
                 let n = ctx / 2; // n + 1 + n = ctx + 1 tokens, ctx of them read
-                let xs: Vec<usize> = (0..n).map(|_| rng.next_u64() as usize % SYMBOLS).collect();
+                let xs: Vec<usize> = (0..n).map(|_| rng.below(SYMBOLS)).collect();
                 let mut s = xs.clone();
                 s.push(SYMBOLS); // the bar
                 if self == Task::Reverse {
@@ -134,9 +134,9 @@ impl Task {
                 if !balanced {
                     // Change one bracket into another: the string can no longer be balanced
                     // (the count of one kind or the nesting breaks).
-                    let i = rng.next_u64() as usize % s.len();
+                    let i = rng.below(s.len());
                     let old = s[i];
-                    let mut new = rng.next_u64() as usize % 4;
+                    let mut new = rng.below(4);
                     if new == old {
                         new = (new + 1) % 4;
                     }
@@ -152,7 +152,7 @@ impl Task {
             Task::Text => {
                 let text = Task::Text.encode(PASSAGE).expect("passage in its alphabet");
                 let len = (ctx + 1).min(text.len());
-                let start = rng.next_u64() as usize % (text.len() - len + 1);
+                let start = rng.below(text.len() - len + 1);
                 full = text[start..start + len].to_vec();
                 scored_from = 1;
             }
@@ -184,16 +184,16 @@ impl Task {
 pub fn repeated_segment(len: usize, vocab: usize, rng: &mut Rng) -> (Vec<usize>, usize, usize) {
     let lo = (len / 4).max(3);
     let hi = ((len + 1) / 3).max(lo);
-    let n = lo + rng.next_u64() as usize % (hi - lo + 1);
+    let n = lo + rng.below(hi - lo + 1);
     let second = len.saturating_sub(n).max(n);
-    let first = rng.next_u64() as usize % (second - n + 1);
+    let first = rng.below(second - n + 1);
     let mut deck: Vec<usize> = Vec::new();
     let mut s: Vec<usize> = (0..second)
         .map(|_| {
             if deck.is_empty() {
                 deck = (0..vocab).collect();
             }
-            deck.swap_remove(rng.next_u64() as usize % deck.len())
+            deck.swap_remove(rng.below(deck.len()))
         })
         .collect();
     s.extend_from_within(first..first + n);
@@ -211,7 +211,7 @@ fn random_balanced(pairs: usize, rng: &mut Rng) -> Vec<usize> {
         let can_open = opened < pairs;
         let open = can_open && (stack.is_empty() || rng.uniform() < 0.5);
         if open {
-            let kind = rng.next_u64() as usize % 2;
+            let kind = rng.below(2);
             out.push(2 * kind);
             stack.push(kind);
             opened += 1;

@@ -156,6 +156,17 @@ impl Trainer {
         Ok(stats)
     }
 
+    /// The data stream (framework: for callers that spread a step over several calls, as
+    /// `<ml-transformer>` does within the page's frame budget).
+    pub fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// Adam's state (framework: see [`Trainer::rng_mut`]).
+    pub fn adam_mut(&mut self) -> &mut Adam {
+        &mut self.adam
+    }
+
     /// Loss and accuracy on `n` held-out sequences of a separate seeded stream.
     pub fn evaluate(&self, n: usize, seed: u64) -> (f64, f64) {
         let mut rng = Rng::new(seed);

@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
 
-use super::attn_draw::{mix, prob_color, prob_colorbar};
+use super::attn_draw::{draw_heatmap, mix, prob_color, prob_colorbar};
 use super::gpu::{with_gpu, Gpu};
 use super::plot::{px_line, px_rect, px_text, Area, Theme};
 use super::{TextInput, View, WebInfo};
@@ -390,90 +390,6 @@ fn heatmap_cell_height(width: f64, heads: usize) -> f64 {
 
 fn text_style(theme: &Theme, size: f64) -> TextStyle<'static> {
     theme.text(size)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn draw_heatmap(
-    area: &Area,
-    theme: &Theme,
-    words: &[&str],
-    w: ndarray::ArrayView2<f32>,
-    query: usize,
-    title: &str,
-    color: RGBColor,
-) -> Result<(), String> {
-    let (aw, ah) = area.dim_in_pixel();
-    let (aw, ah) = (f64::from(aw), f64::from(ah));
-    let n = words.len();
-    let labels = aw >= 200.0;
-    let lab = if labels { 52.0 } else { 0.0 };
-    let side = (aw - lab - 10.0).min(ah - lab - 24.0).min(300.0);
-    let cell = side / n as f64;
-    let (x0, y0) = (lab + 2.0, 22.0);
-    px_text(
-        area,
-        title,
-        (x0 as i32, 4),
-        &text_style(theme, 12.0)
-            .color(&color)
-            .pos(Pos::new(HPos::Left, VPos::Top)),
-    )?;
-    for i in 0..n {
-        for j in 0..n {
-            let (x, y) = (x0 + j as f64 * cell, y0 + i as f64 * cell);
-            px_rect(
-                area,
-                [
-                    (x.round() as i32, y.round() as i32),
-                    ((x + cell).round() as i32, (y + cell).round() as i32),
-                ],
-                prob_color(theme, f64::from(w[[i, j]]), 1.0).filled(),
-            )?;
-        }
-    }
-    // The frame in the K/V group's colour, and the query row outlined.
-    px_rect(
-        area,
-        [
-            (x0 as i32 - 1, y0 as i32 - 1),
-            ((x0 + side) as i32 + 1, (y0 + side) as i32 + 1),
-        ],
-        color.stroke_width(2),
-    )?;
-    let yq = y0 + query as f64 * cell;
-    px_rect(
-        area,
-        [
-            (x0 as i32, yq.round() as i32),
-            ((x0 + side) as i32, (yq + cell).round() as i32),
-        ],
-        theme.fg.stroke_width(2),
-    )?;
-    if labels && cell >= 9.0 {
-        let size = cell.clamp(9.0, 12.0);
-        for (i, word) in words.iter().enumerate() {
-            let y = y0 + (i as f64 + 0.5) * cell;
-            px_text(
-                area,
-                word,
-                ((x0 - 4.0) as i32, y as i32),
-                &theme
-                    .muted_text(size)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            )?;
-            let x = x0 + (i as f64 + 0.5) * cell;
-            px_text(
-                area,
-                word,
-                (x as i32, (y0 + side + 4.0) as i32),
-                &theme
-                    .muted_text(size)
-                    .transform(FontTransform::Rotate90)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 fn draw_weights(area: &Area, theme: &Theme, d: &Data, w: &Array3<f32>) -> Result<(), String> {

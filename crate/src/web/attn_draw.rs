@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontTransform;
 
 use super::plot::{
     chart as plot_chart, px_circle, px_line, px_rect, px_text, tick, Area, Axes, Chart, Theme,
@@ -217,4 +218,100 @@ pub(crate) fn wrapped(area: &Area, theme: &Theme, text: &str, y: i32) -> Result<
 /// Lines `text` takes at `width` (CSS px), for panel heights.
 pub(crate) fn lines(text: &str, width: f64) -> usize {
     super::kvcache::wrap(text, width).len()
+}
+
+/// Where [`draw_heatmap`] puts the matrix in an area of `aw` x `ah` CSS px: its top-left
+/// corner, its side, and whether the token labels fit (for hit-testing a pointer).
+pub(crate) fn heatmap_box(aw: f64, ah: f64) -> (f64, f64, f64, bool) {
+    let labels = aw >= 200.0;
+    let lab = if labels { 52.0 } else { 0.0 };
+    let side = (aw - lab - 10.0).min(ah - lab - 24.0).min(300.0);
+    (lab + 2.0, 22.0, side, labels)
+}
+
+/// A square heatmap of weights (row i: query i's distribution over the keys) with a title
+/// in `color`, a frame in the same colour, the `query` row outlined and, where they fit,
+/// the tokens along both sides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn draw_heatmap(
+    area: &Area,
+    theme: &Theme,
+    words: &[&str],
+    w: ndarray::ArrayView2<f32>,
+    query: usize,
+    title: &str,
+    color: RGBColor,
+) -> Result<(), String> {
+    let (aw, ah) = area.dim_in_pixel();
+    let n = words.len();
+    let (x0, y0, side, labels) = heatmap_box(f64::from(aw), f64::from(ah));
+    let cell = side / n as f64;
+    px_text(
+        area,
+        title,
+        (x0 as i32, 4),
+        &theme
+            .text(12.0)
+            .color(&color)
+            .pos(Pos::new(HPos::Left, VPos::Top)),
+    )?;
+    for i in 0..n {
+        for j in 0..n {
+            if w[[i, j]] == 0.0 {
+                continue; // the background's colour already (masked keys): half a causal map
+            }
+            let (x, y) = (x0 + j as f64 * cell, y0 + i as f64 * cell);
+            px_rect(
+                area,
+                [
+                    (x.round() as i32, y.round() as i32),
+                    ((x + cell).round() as i32, (y + cell).round() as i32),
+                ],
+                prob_color(theme, f64::from(w[[i, j]]), 1.0).filled(),
+            )?;
+        }
+    }
+    // The frame in the K/V group's colour, and the query row outlined.
+    px_rect(
+        area,
+        [
+            (x0 as i32 - 1, y0 as i32 - 1),
+            ((x0 + side) as i32 + 1, (y0 + side) as i32 + 1),
+        ],
+        color.stroke_width(2),
+    )?;
+    let yq = y0 + query as f64 * cell;
+    px_rect(
+        area,
+        [
+            (x0 as i32, yq.round() as i32),
+            ((x0 + side) as i32, (yq + cell).round() as i32),
+        ],
+        theme.fg.stroke_width(2),
+    )?;
+    if labels && cell >= 9.0 {
+        let size = cell.clamp(9.0, 12.0);
+        for (i, word) in words.iter().enumerate() {
+            let y = y0 + (i as f64 + 0.5) * cell;
+            px_text(
+                area,
+                word,
+                ((x0 - 4.0) as i32, y as i32),
+                &theme
+                    .muted_text(size)
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
+            )?;
+            let x = x0 + (i as f64 + 0.5) * cell;
+            px_text(
+                area,
+                word,
+                (x as i32, (y0 + side + 4.0) as i32),
+                &theme
+                    .muted_text(size)
+                    .transform(FontTransform::Rotate90)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            )?;
+        }
+    }
+    Ok(())
 }

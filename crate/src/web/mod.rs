@@ -21,6 +21,7 @@ mod plot;
 mod ppo_clip;
 mod rope;
 mod scaling;
+mod transformer;
 
 use std::cell::RefCell;
 
@@ -125,7 +126,13 @@ pub(crate) trait View {
     fn pointer_hint(&self, _panel: usize) -> Option<&'static str> {
         None
     }
-    /// A pointer `kind` ("down", "move", "up") at (x, y) CSS px on panel `panel`, drawn at
+    /// A short hint when panel `panel` follows the pointer without a press (hovering a
+    /// query row, say; a tap on a touch screen): the page sends [`View::pointer`] events of
+    /// kind "hover" for it and, unlike [`View::pointer_hint`], leaves scrolling alone.
+    fn hover_hint(&self, _panel: usize) -> Option<&'static str> {
+        None
+    }
+    /// A pointer `kind` ("down", "move", "up"; "hover" on hover panels) at (x, y) CSS px on panel `panel`, drawn at
     /// `width` x `height` CSS px; true if it was used (the page then redraws).
     #[allow(clippy::too_many_arguments)]
     fn pointer(
@@ -221,6 +228,10 @@ fn view_for(spec: &WidgetSpec) -> (Box<dyn View>, &'static WebInfo) {
             Box::new(diffusion::DiffusionView::new(true)),
             &diffusion::FLOW_INFO,
         ),
+        "transformer" => (
+            Box::new(transformer::TransformerView::default()),
+            &transformer::INFO,
+        ),
         other => unreachable!("widget {other} has no web view"),
     }
 }
@@ -280,6 +291,14 @@ pub fn registry() -> String {
                         Json::Arr(
                             (0..info.panels.len())
                                 .map(|i| view.pointer_hint(i).map_or(Json::Null, Json::str))
+                                .collect(),
+                        ),
+                    ));
+                    pairs.push((
+                        "hover".into(),
+                        Json::Arr(
+                            (0..info.panels.len())
+                                .map(|i| view.hover_hint(i).map_or(Json::Null, Json::str))
                                 .collect(),
                         ),
                     ));
