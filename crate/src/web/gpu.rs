@@ -17,9 +17,6 @@ use crate::gpu::transformer::{GpuTransformer, TransformerKernels};
 use crate::gpu::GpuContext;
 
 /// The shared context and the kernels built on it (pipelines are compiled once per page).
-// The diffusion and transformer kernels are used by the benchmarks and, once their widgets
-// run on the GPU, by the widgets; until then the site's build does not read them.
-#[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
 pub(crate) struct Gpu {
     pub ctx: GpuContext,
     /// The browser's own description of the adapter (GPUAdapterInfo), when it gives one.
@@ -28,10 +25,11 @@ pub(crate) struct Gpu {
     flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
     mlp: RefCell<Option<Rc<MlpKernels>>>,
     sampler: RefCell<Option<Rc<SamplerKernels>>>,
+    // Read by the benchmarks' module only until <ml-transformer> trains on the GPU.
+    #[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
     transformer: RefCell<Option<Rc<TransformerKernels>>>,
 }
 
-#[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
 impl Gpu {
     pub fn naive(&self) -> Rc<NaiveAttention> {
         self.naive
@@ -71,6 +69,8 @@ impl Gpu {
     }
 
     /// A trainer for the `hidden`-wide denoiser on batches of `batch` rows, from `params`.
+    // Called by the benchmarks' module only, until a widget trains on it.
+    #[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
     pub fn mlp_trainer(
         &self,
         hidden: usize,
@@ -112,6 +112,8 @@ impl Gpu {
     /// step's loss, accuracy and gradient norm; `params_readback().read(&gpu.ctx).await` (or
     /// `model(&gpu.ctx).await`) gives the parameters for the attention maps and head scores.
     /// The kernels are compiled once per page.
+    // Called by the benchmarks' module only, until a widget trains on it.
+    #[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
     pub fn transformer_trainer(
         &self,
         config: crate::transformer::train::TrainConfig,
