@@ -35,8 +35,8 @@ pub const MARK: f64 = 0.5;
 pub const ANALYSE_EVERY: u64 = 10;
 
 /// The architecture's keys: changing one of them (or the task or seed) restarts training.
-pub const ARCH_KEYS: [&str; 8] = [
-    "task", "layers", "heads", "d_model", "pos", "ctx", "tied", "seed",
+pub const ARCH_KEYS: [&str; 9] = [
+    "task", "layers", "heads", "d_model", "pos", "ctx", "tied", "seed", "backend",
 ];
 
 pub const SPEC: WidgetSpec = WidgetSpec {
@@ -173,6 +173,14 @@ pub const SPEC: WidgetSpec = WidgetSpec {
             0.0,
             9999.0,
             1.0,
+        ),
+        ParamSpec::choice(
+            "backend",
+            "Backend",
+            "",
+            "Where Train runs: the CPU (WebAssembly, f64) or WebGPU (the WGSL kernels: the same model, batches and Adam in f32, one submit per step). Without WebGPU the CPU runs, with a note. Restarts training.",
+            0,
+            &["cpu", "webgpu"],
         ),
     ],
 };

@@ -25,8 +25,6 @@ pub(crate) struct Gpu {
     flash: RefCell<HashMap<usize, Rc<FlashAttention>>>,
     mlp: RefCell<Option<Rc<MlpKernels>>>,
     sampler: RefCell<Option<Rc<SamplerKernels>>>,
-    // Read by the benchmarks' module only until <ml-transformer> trains on the GPU.
-    #[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
     transformer: RefCell<Option<Rc<TransformerKernels>>>,
 }
 
@@ -112,8 +110,6 @@ impl Gpu {
     /// step's loss, accuracy and gradient norm; `params_readback().read(&gpu.ctx).await` (or
     /// `model(&gpu.ctx).await`) gives the parameters for the attention maps and head scores.
     /// The kernels are compiled once per page.
-    // Called by the benchmarks' module only, until a widget trains on it.
-    #[cfg_attr(not(feature = "browser-bench"), allow(dead_code))]
     pub fn transformer_trainer(
         &self,
         config: crate::transformer::train::TrainConfig,

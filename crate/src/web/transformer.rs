@@ -7,7 +7,7 @@
 //! Training runs in `step` one sequence at a time within the frame budget (the core's
 //! `Run`: the same numbers as `mlplay transformer`); every `ANALYSE_EVERY` steps the
 //! model is looked at (maps, scores, generation) in three more units of work. The trainer
-//! sits behind [`Backend`], so a GPU trainer slots in beside the CPU one.
+//! sits behind [`Backend`]: the CPU, or the page's GPU (parameter `backend`, "webgpu").
 
 use plotters::prelude::*;
 
@@ -16,8 +16,13 @@ use super::attn_draw::{
     wrapped, Mark,
 };
 use super::dpo::{chart, height_n, split_n, step_chart, zip};
+use super::gpu::{with_gpu, Gpu};
 use super::plot::{dashed, dots, line, rects, tick, Area, Pt, Theme};
 use super::{now_ms, TextInput, View, WebInfo};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::gpu::transformer::GpuTransformer;
 use crate::json::Json;
 use crate::params::Params;
 use crate::transformer::model::Model;
@@ -45,38 +50,152 @@ static TEXT_INPUT: TextInput = TextInput {
     accept: ".txt,text/plain",
 };
 
-/// What trains the model. One arm now (the CPU, in WebAssembly); a GPU trainer is one more
-/// arm with the same three answers.
+/// What trains the model: the CPU (the core's `Run`, one sequence per unit of work) or the
+/// page's GPU (`gpu::transformer`: one submit per step, its statistics read back
+/// asynchronously). Both answer with the same `Trainer` (config, history, model).
 enum Backend {
-    Cpu(Run),
+    Cpu(Box<Run>),
+    Gpu(Box<GpuArm>),
+}
+
+/// The page's GPU once acquired (or why not); `None` while it is being acquired.
+type GpuSlot = Rc<RefCell<Option<Result<Rc<Gpu>, String>>>>;
+
+/// What arrives from the GPU between frames.
+#[derive(Default)]
+struct Inbox {
+    stats: Option<Result<StepStats, String>>,
+    params: Option<Result<Vec<f64>, String>>,
+}
+
+/// Training on the page's GPU. `shadow` holds the config, the history and the model the view
+/// looks at: the parameters are read back whenever a look is due, and the step is reported
+/// only once they are in, so every map and score is of the step it is labelled with.
+struct GpuArm {
+    gpu: Rc<Gpu>,
+    t: GpuTransformer,
+    shadow: Trainer,
+    inbox: Rc<RefCell<Inbox>>,
+    in_flight: bool,
+    held: Option<StepStats>,
+}
+
+impl GpuArm {
+    fn new(gpu: Rc<Gpu>, c: TrainConfig) -> Result<GpuArm, String> {
+        let t = gpu.transformer_trainer(c.clone())?;
+        Ok(GpuArm {
+            gpu,
+            t,
+            shadow: Trainer::new(c)?,
+            inbox: Rc::default(),
+            in_flight: false,
+            held: None,
+        })
+    }
+
+    /// Submit a step, or collect what arrived; `look(step)` says whether that step is looked
+    /// at (its parameters are read back first).
+    fn work(&mut self, look: impl Fn(u64) -> bool) -> Option<Result<StepStats, String>> {
+        let (stats, params) = {
+            let mut ib = self.inbox.borrow_mut();
+            (ib.stats.take(), ib.params.take())
+        };
+        if let Some(p) = params {
+            self.in_flight = false;
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            self.shadow.model = Model::from_params(self.shadow.model.config.clone(), p);
+            let s = self.held.take()?;
+            self.shadow.history.push(s);
+            return Some(Ok(s));
+        }
+        if let Some(r) = stats {
+            self.in_flight = false;
+            let s = match r {
+                Ok(s) => s,
+                Err(e) => return Some(Err(e)),
+            };
+            self.t.record(s);
+            if !look(s.step) {
+                self.shadow.history.push(s);
+                return Some(Ok(s));
+            }
+            self.held = Some(s);
+            let (gpu, inbox, read) = (
+                self.gpu.clone(),
+                self.inbox.clone(),
+                self.t.params_readback(),
+            );
+            self.in_flight = true;
+            wasm_bindgen_futures::spawn_local(async move {
+                let p = read.read(&gpu.ctx).await;
+                inbox.borrow_mut().params = Some(p);
+            });
+            return None;
+        }
+        if self.in_flight {
+            return None;
+        }
+        // The optimiser's settings in force (the view changes them on the shadow).
+        self.t.config.lr = self.shadow.config.lr;
+        self.t.config.clip = self.shadow.config.clip;
+        let read = match self.t.submit_step(&self.gpu.ctx) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let (gpu, inbox) = (self.gpu.clone(), self.inbox.clone());
+        self.in_flight = true;
+        wasm_bindgen_futures::spawn_local(async move {
+            let s = read.read(&gpu.ctx).await;
+            inbox.borrow_mut().stats = Some(s);
+        });
+        None
+    }
 }
 
 impl Backend {
     /// One unit of work; the step's stats when it completed one.
-    fn work(&mut self) -> Option<Result<StepStats, String>> {
+    fn work(&mut self, look: impl Fn(u64) -> bool) -> Option<Result<StepStats, String>> {
         match self {
             Backend::Cpu(r) => r.work(),
+            Backend::Gpu(g) => g.work(look),
         }
     }
     /// The trainer: its config (the optimiser's settings are changed here), history, model.
     fn trainer(&self) -> &Trainer {
         match self {
             Backend::Cpu(r) => &r.trainer,
+            Backend::Gpu(g) => &g.shadow,
         }
     }
     fn trainer_mut(&mut self) -> &mut Trainer {
         match self {
             Backend::Cpu(r) => &mut r.trainer,
+            Backend::Gpu(g) => &mut g.shadow,
         }
     }
     fn partial(&self) -> f64 {
         match self {
             Backend::Cpu(r) => r.partial(),
+            Backend::Gpu(_) => 0.0,
         }
     }
-    fn label(&self) -> &'static str {
+    /// Waiting for the GPU: nothing to do in this frame.
+    fn waiting(&self) -> bool {
+        matches!(self, Backend::Gpu(g) if g.in_flight)
+    }
+    fn label(&self) -> String {
         match self {
-            Backend::Cpu(_) => "CPU: WebAssembly",
+            Backend::Cpu(_) => "CPU: WebAssembly".into(),
+            Backend::Gpu(g) => g.gpu.label(),
+        }
+    }
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Cpu(_) => "cpu",
+            Backend::Gpu(_) => "webgpu",
         }
     }
 }
@@ -84,6 +203,13 @@ impl Backend {
 #[derive(Default)]
 pub(crate) struct TransformerView {
     backend: Option<Backend>,
+    /// The page's GPU once asked for (backend "webgpu"): `None` while it is being acquired.
+    gpu: GpuSlot,
+    gpu_asked: bool,
+    /// Built on the CPU while the GPU was being acquired: move to it before the first step.
+    retry_gpu: bool,
+    /// When the GPU run's first step was submitted (its tokens per second are wall time).
+    gpu_t0: f64,
     /// The values of ARCH_KEYS the model was built for.
     arch: Vec<f64>,
     note: Option<String>,
@@ -144,8 +270,48 @@ impl TransformerView {
             self.custom = false;
             self.prompt = default_prompt(c.task, c.ctx, c.seed);
         }
-        match Run::new(c) {
-            Ok(run) => self.backend = Some(Backend::Cpu(run)),
+        self.retry_gpu = false;
+        let built = if params.choice("backend") == "webgpu" {
+            let gpu = self.gpu.borrow().clone();
+            let (b, why) = match gpu {
+                Some(Ok(g)) => match GpuArm::new(g, c.clone()) {
+                    Ok(a) => (Ok(Backend::Gpu(Box::new(a))), None),
+                    Err(e) => (
+                        Run::new(c).map(|r| Backend::Cpu(Box::new(r))),
+                        Some(format!("WebGPU: {e}; training on the CPU")),
+                    ),
+                },
+                Some(Err(e)) => (
+                    Run::new(c).map(|r| Backend::Cpu(Box::new(r))),
+                    Some(format!("no WebGPU ({e}): training on the CPU")),
+                ),
+                None => {
+                    if !self.gpu_asked {
+                        self.gpu_asked = true;
+                        let slot = self.gpu.clone();
+                        with_gpu(move |g| *slot.borrow_mut() = Some(g));
+                    }
+                    self.retry_gpu = true;
+                    (
+                        Run::new(c).map(|r| Backend::Cpu(Box::new(r))),
+                        Some(
+                            "WebGPU is starting; the run moves to it before its first step".into(),
+                        ),
+                    )
+                }
+            };
+            if let Some(w) = why {
+                self.note = Some(match self.note.take() {
+                    Some(n) => format!("{n}; {w}"),
+                    None => w,
+                });
+            }
+            b
+        } else {
+            Run::new(c).map(|r| Backend::Cpu(Box::new(r)))
+        };
+        match built {
+            Ok(b) => self.backend = Some(b),
             Err(e) => {
                 self.backend = None;
                 self.error = Some(e);
@@ -300,14 +466,18 @@ impl View for TransformerView {
         self.total = params.get("steps") as u64;
         let arch: Vec<f64> = ARCH_KEYS.iter().map(|k| params.get(k)).collect();
         let temp = params.get("temp");
-        if arch != self.arch || self.backend.is_none() {
+        let (c, _) = train_config(params);
+        // The GPU run's buffers are sized for its batch: a new batch restarts it.
+        let gpu_batch =
+            matches!(&self.backend, Some(Backend::Gpu(g)) if g.t.config.batch != c.batch);
+        let gpu_ready = self.retry_gpu && self.steps() == 0 && self.gpu.borrow().is_some();
+        if arch != self.arch || self.backend.is_none() || gpu_batch || gpu_ready {
             self.arch = arch;
             self.temp = temp;
             self.rebuild(params);
             return;
         }
         // The optimiser's settings take effect at the next step.
-        let (c, _) = train_config(params);
         if let Some(b) = self.backend.as_mut() {
             let t = &mut b.trainer_mut().config;
             (t.lr, t.batch, t.clip) = (c.lr, c.batch, c.clip);
@@ -319,8 +489,13 @@ impl View for TransformerView {
         self.v_train += 1;
     }
 
-    fn step(&mut self, _params: &Params, budget_ms: f64) -> Option<Json> {
+    fn step(&mut self, params: &Params, budget_ms: f64) -> Option<Json> {
         let start = now_ms();
+        if self.retry_gpu && self.steps() == 0 && self.gpu.borrow().is_some() {
+            self.rebuild(params);
+        }
+        let total = self.total;
+        let look = move |s: u64| s % ANALYSE_EVERY == 0 || s == total;
         loop {
             if self.due > 0 {
                 self.analyse();
@@ -329,14 +504,27 @@ impl View for TransformerView {
             } else {
                 let t0 = now_ms();
                 let b = self.backend.as_mut().expect("checked");
-                let ctx = b.trainer().config.ctx;
-                let r = b.work();
-                self.train_ms += now_ms() - t0;
-                self.tokens += ctx as u64;
+                let (ctx, batch) = (b.trainer().config.ctx, b.trainer().config.batch);
+                let gpu = matches!(b, Backend::Gpu(_));
+                if gpu && b.trainer().steps() == 0 && !b.waiting() {
+                    self.gpu_t0 = t0;
+                }
+                let r = b.work(look);
+                let waiting = b.waiting();
+                if !gpu {
+                    // One sequence of the batch.
+                    self.train_ms += now_ms() - t0;
+                    self.tokens += ctx as u64;
+                }
                 match r {
                     Some(Ok(s)) => {
                         self.v_train += 1;
-                        if s.step % ANALYSE_EVERY == 0 || s.step == self.total {
+                        if gpu {
+                            // Wall time: the GPU works between frames.
+                            self.train_ms = now_ms() - self.gpu_t0;
+                            self.tokens += (batch * ctx) as u64;
+                        }
+                        if look(s.step) {
                             self.due = 3;
                         }
                     }
@@ -344,6 +532,8 @@ impl View for TransformerView {
                         self.error = Some(e);
                         return Some(self.progress(false));
                     }
+                    // The GPU is working: hand the frame back to the browser.
+                    None if waiting => break,
                     None => {}
                 }
             }
@@ -446,7 +636,7 @@ impl View for TransformerView {
     }
 
     fn backend(&self) -> Option<String> {
-        self.backend.as_ref().map(|b| b.label().to_string())
+        self.backend.as_ref().map(Backend::label)
     }
 
     fn version(&self, panel: usize) -> Option<u64> {
@@ -487,7 +677,10 @@ impl View for TransformerView {
             ])
         });
         Json::obj([
-            ("backend", Json::str("cpu")),
+            (
+                "backend",
+                Json::str(self.backend.as_ref().map_or("cpu", Backend::name)),
+            ),
             ("config", config),
             ("note", self.note.clone().map_or(Json::Null, Json::Str)),
             ("error", self.error.clone().map_or(Json::Null, Json::Str)),
