@@ -177,7 +177,7 @@ pub const SPEC: WidgetSpec = WidgetSpec {
         ParamSpec::choice(
             "backend",
             "Backend",
-            "",
+            "backend",
             "Where Train runs: the CPU (WebAssembly, f64) or WebGPU (the WGSL kernels: the same model, batches and Adam in f32, one submit per step). Without WebGPU the CPU runs, with a note. Restarts training.",
             0,
             &["cpu", "webgpu"],
