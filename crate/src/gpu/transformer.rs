@@ -357,6 +357,41 @@ impl Builder<'_> {
         self.push(K::Gemm, &w, wg);
     }
 
+    /// The backward pass of y = x W over `r` rows (x: r x n_in, W: n_in x n_out, row-major):
+    /// dW += x^T dy, then dx = dy W^T.
+    #[allow(clippy::too_many_arguments)]
+    fn linear_back(
+        &mut self,
+        r: usize,
+        n_in: usize,
+        n_out: usize,
+        x: usize,
+        dy: usize,
+        w: usize,
+        dw: usize,
+        dx: usize,
+    ) {
+        self.gemm(
+            Gemm::new(
+                n_in,
+                n_out,
+                r,
+                mat(x, 1, n_in),
+                mat(dy, n_out, 1),
+                mat(dw, n_out, 1),
+            )
+            .acc(),
+        );
+        self.gemm(Gemm::new(
+            r,
+            n_in,
+            n_out,
+            mat(dy, n_out, 1),
+            mat(w, 1, n_out),
+            mat(dx, n_in, 1),
+        ));
+    }
+
     fn layer_norm(&mut self, r: usize, d: usize, x: usize, g: usize, b: usize, out: [usize; 3]) {
         self.flat(K::LayerNorm, &[r, d, x, g, b, out[0], out[1], out[2]], r);
     }
@@ -596,25 +631,16 @@ fn plan(
         ));
     } else {
         // dW_out += hf^T dlogits;  dhf = dlogits W_out^T
-        bd.gemm(
-            Gemm::new(
-                d,
-                v,
-                r,
-                mat(ar.hf, 1, d),
-                mat(ar.dlogits, v, 1),
-                mat(gr + lo.w_out, v, 1),
-            )
-            .acc(),
-        );
-        bd.gemm(Gemm::new(
+        bd.linear_back(
             r,
             d,
             v,
-            mat(ar.dlogits, v, 1),
-            mat(th + lo.w_out, 1, v),
-            mat(ar.dtmp, d, 1),
-        ));
+            ar.hf,
+            ar.dlogits,
+            th + lo.w_out,
+            gr + lo.w_out,
+            ar.dtmp,
+        );
     }
     bd.ln_back(
         r,
@@ -631,46 +657,10 @@ fn plan(
     for (l, b) in lo.layers.iter().zip(&ar.blocks).rev() {
         // x_out = x_mid + GELU(h2 W_1 + b_1) W_2 + b_2
         bd.col_sum(d, r, d, ar.dx, None, gr + l.b_2);
-        bd.gemm(
-            Gemm::new(
-                f,
-                d,
-                r,
-                mat(b.f, 1, f),
-                mat(ar.dx, d, 1),
-                mat(gr + l.w_2, d, 1),
-            )
-            .acc(),
-        );
-        bd.gemm(Gemm::new(
-            r,
-            f,
-            d,
-            mat(ar.dx, d, 1),
-            mat(th + l.w_2, 1, d),
-            mat(ar.du, f, 1),
-        ));
+        bd.linear_back(r, f, d, b.f, ar.dx, th + l.w_2, gr + l.w_2, ar.du);
         bd.flat(K::GeluBack, &[r * f, ar.du, b.u], r * f);
         bd.col_sum(f, r, f, ar.du, None, gr + l.b_1);
-        bd.gemm(
-            Gemm::new(
-                d,
-                f,
-                r,
-                mat(b.h2, 1, d),
-                mat(ar.du, f, 1),
-                mat(gr + l.w_1, f, 1),
-            )
-            .acc(),
-        );
-        bd.gemm(Gemm::new(
-            r,
-            d,
-            f,
-            mat(ar.du, f, 1),
-            mat(th + l.w_1, 1, f),
-            mat(ar.dtmp, d, 1),
-        ));
+        bd.linear_back(r, d, f, b.h2, ar.du, th + l.w_1, gr + l.w_1, ar.dtmp);
         bd.ln_back(
             r,
             d,
@@ -684,25 +674,7 @@ fn plan(
             gr + l.ln2_b,
         );
         // x_mid = x_in + concat_h(A_h v_h) W_o
-        bd.gemm(
-            Gemm::new(
-                d,
-                d,
-                r,
-                mat(b.o, 1, d),
-                mat(ar.dx, d, 1),
-                mat(gr + l.w_o, d, 1),
-            )
-            .acc(),
-        );
-        bd.gemm(Gemm::new(
-            r,
-            d,
-            d,
-            mat(ar.dx, d, 1),
-            mat(th + l.w_o, 1, d),
-            mat(ar.dtmp, d, 1),
-        ));
+        bd.linear_back(r, d, d, b.o, ar.dx, th + l.w_o, gr + l.w_o, ar.dtmp);
         let head = |off: usize| zmat(off, d, 1, t * d, dh);
         let head_t = |off: usize| zmat(off, 1, d, t * d, dh);
         let tt = |off: usize| zmat(off, t, 1, nh * t * t, t * t);
