@@ -4,38 +4,20 @@
 //! `cargo test --features gpu` (what `./build.sh test` does).
 #![cfg(feature = "gpu")]
 
+mod common;
+
+use common::ctx;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use mlplay::attention::{
     attention, attention_weights, max_abs_diff, pool_weights, Dims, Options, Qkv,
 };
 use mlplay::gpu::attention::NaiveAttention;
 use mlplay::gpu::flash::{FlashAttention, TileConfig};
-use mlplay::gpu::{block_on, padded_dim, read_f32, run, AttnBuffers, GpuContext};
+use mlplay::gpu::{block_on, padded_dim, read_f32, run, AttnBuffers};
 use ndarray::{s, Array2, Array3, Axis};
 
 const TOL: f32 = 1e-4;
-
-fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
-    CTX.get_or_init(|| {
-        // Mesa warns about a missing XDG_RUNTIME_DIR; give it a private one.
-        let dir = std::env::temp_dir().join(format!("mlplay-xdg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        GpuContext::acquire_blocking()
-    })
-    .as_ref()
-    .unwrap_or_else(|e| {
-        panic!("no GPU adapter for the GPU == CPU tests ({e}); install Mesa's lavapipe: apt-get install mesa-vulkan-drivers")
-    })
-}
 
 /// The kernels, built once per head width.
 #[derive(Default)]

@@ -21,6 +21,9 @@
 
 #![cfg(feature = "gpu")]
 
+mod common;
+
+use common::ctx;
 use std::sync::OnceLock;
 
 use mlplay::diffusion::mlp::{self, input_rows, Adam, Mlp};
@@ -29,31 +32,12 @@ use mlplay::diffusion::sample::{eval_net, Plan, Run, Sampler};
 use mlplay::diffusion::schedule::{Schedule, ScheduleKind};
 use mlplay::gpu::mlp::{param_count, GpuTrainer, MlpKernels};
 use mlplay::gpu::sampler::{stages_from_plan, GpuSampler, SamplerKernels};
-use mlplay::gpu::{block_on, read_f32, GpuContext};
+use mlplay::gpu::{block_on, read_f32};
 use mlplay::rng::Rng;
 use ndarray::{Array2, ArrayView2};
 
 /// Unit roundoff of f32.
 const U: f64 = 1.0 / 16_777_216.0;
-
-fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
-    CTX.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mlplay-xdg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        GpuContext::acquire_blocking()
-    })
-    .as_ref()
-    .unwrap_or_else(|e| {
-        panic!("no GPU adapter for the GPU == CPU tests ({e}); install Mesa's lavapipe: apt-get install mesa-vulkan-drivers")
-    })
-}
 
 fn mlp_kernels() -> &'static MlpKernels {
     static K: OnceLock<MlpKernels> = OnceLock::new();

@@ -35,10 +35,13 @@
 
 #![cfg(feature = "gpu")]
 
+mod common;
+
+use common::ctx;
 use std::sync::OnceLock;
 
+use mlplay::gpu::block_on;
 use mlplay::gpu::transformer::{GpuTransformer, TransformerKernels, DATA_SEED_XOR};
-use mlplay::gpu::{block_on, GpuContext};
 use mlplay::rng::Rng;
 use mlplay::transformer::model::{Config, Layout, Model, Pos};
 use mlplay::transformer::tasks::{Example, Task};
@@ -46,25 +49,6 @@ use mlplay::transformer::train::{TrainConfig, Trainer};
 
 /// Unit roundoff of f32.
 const U: f64 = 1.0 / 16_777_216.0;
-
-fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
-    CTX.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mlplay-xdg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        GpuContext::acquire_blocking()
-    })
-    .as_ref()
-    .unwrap_or_else(|e| {
-        panic!("no GPU adapter for the GPU == CPU tests ({e}); install Mesa's lavapipe: apt-get install mesa-vulkan-drivers")
-    })
-}
 
 fn kernels() -> &'static TransformerKernels {
     static K: OnceLock<TransformerKernels> = OnceLock::new();

@@ -1,0 +1,27 @@
+//! What the native GPU test files share (`mod common;`): the one adapter of the process.
+
+use std::sync::OnceLock;
+
+use mlplay::gpu::GpuContext;
+
+/// The process's GPU context (lavapipe in CI), acquired once; a missing adapter fails the
+/// test with what to install.
+pub fn ctx() -> &'static GpuContext {
+    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        // Mesa warns about a missing XDG_RUNTIME_DIR; give it a private one.
+        let dir = std::env::temp_dir().join(format!("mlplay-xdg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        GpuContext::acquire_blocking()
+    })
+    .as_ref()
+    .unwrap_or_else(|e| {
+        panic!("no GPU adapter for the GPU == CPU tests ({e}); install Mesa's lavapipe: apt-get install mesa-vulkan-drivers")
+    })
+}
