@@ -11,17 +11,15 @@
 // missing; CARTPOLE_PEER=0 skips the peer. Results: bench-out/cartpole.json.
 // BENCH_STRICT=1 makes a missed target an error (exit 1).
 
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { baseUrl, launchBrowser } from "../tests/e2e/browser.mjs";
-import { REPO_ROOT, machine, median, table } from "./common.mjs";
+import { REPO_ROOT, machine, median, peerPython, table } from "./common.mjs";
 
 const log = (msg) => console.log(`    ${msg}`);
 const info = machine();
 const CLI = path.join(REPO_ROOT, "target", "release", "mlplay");
-const VENV = path.join(REPO_ROOT, "target", "bench-venv");
-const PY = path.join(VENV, "bin", "python");
 const seeds = (n) => Array.from({ length: n }, (_, i) => i + 1);
 const fmtS = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -96,19 +94,7 @@ const webMedianMs = median(web.map((r) => r.wallMs));
 // ---- 3. The PyTorch peer ----------------------------------------------------------------------
 let peer = null;
 if (process.env.CARTPOLE_PEER !== "0") {
-  const ready = () =>
-    existsSync(PY) && spawnSync(PY, ["-c", "import torch, gymnasium"], { stdio: "ignore" }).status === 0;
-  if (!ready()) {
-    log("peer: installing benches/requirements.txt into target/bench-venv (once; torch is large)");
-    if (!existsSync(PY)) execFileSync("python3", ["-m", "venv", VENV], { stdio: "inherit" });
-    execFileSync(
-      PY,
-      ["-m", "pip", "install", "-q", "-r", path.join(REPO_ROOT, "benches", "requirements.txt")],
-      {
-        stdio: "inherit",
-      },
-    );
-  }
+  const PY = peerPython(undefined, "torch, gymnasium", log);
   const runs = {};
   for (const preset of ["fast", "rl-zoo"]) {
     log(`peer: benches/cartpole_peer.py --preset ${preset} --seeds 1..5`);

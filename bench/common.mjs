@@ -1,6 +1,7 @@
 // Shared bits of the benchmark scripts: machine description, statistics, formatting.
 
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../tests/e2e/browser.mjs";
@@ -72,4 +73,24 @@ export function table(rows) {
 /** True when the module is the script node was started with. */
 export function isMain(importMetaUrl) {
   return process.argv[1] && path.resolve(process.argv[1]) === new URL(importMetaUrl).pathname;
+}
+
+/**
+ * The Python a PyTorch peer runs with: `given` (a path from the environment) as it is, or
+ * target/bench-venv, created and filled from benches/requirements.txt the first time, until
+ * it can import `modules` (e.g. "torch" or "torch, gymnasium").
+ */
+export function peerPython(given, modules, log) {
+  if (given) return given;
+  const venv = path.join(REPO_ROOT, "target", "bench-venv");
+  const py = path.join(venv, "bin", "python");
+  const ready = () =>
+    existsSync(py) && spawnSync(py, ["-c", `import ${modules}`], { stdio: "ignore" }).status === 0;
+  if (!ready()) {
+    log("peer: installing benches/requirements.txt into target/bench-venv (once; torch is large)");
+    if (!existsSync(py)) execFileSync("python3", ["-m", "venv", venv], { stdio: "inherit" });
+    const req = path.join(REPO_ROOT, "benches", "requirements.txt");
+    execFileSync(py, ["-m", "pip", "install", "-q", "-r", req], { stdio: "inherit" });
+  }
+  return py;
 }

@@ -12,10 +12,10 @@
 // with torch. Results: bench-out/diffusion.json. BENCH_STRICT=1 makes a missed target exit 1.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { launchBrowser, pageUrl } from "../tests/e2e/browser.mjs";
-import { REPO_ROOT, machine, table } from "./common.mjs";
+import { REPO_ROOT, machine, peerPython, table } from "./common.mjs";
 
 const log = (msg) => console.log(`    ${msg}`);
 const info = machine();
@@ -81,21 +81,7 @@ await browser.close();
 // ---- 3. the PyTorch peer on the CPU ----------------------------------------------------------
 let peer = null;
 if (process.env.DIFFUSION_PEER !== "0") {
-  const VENV = path.join(REPO_ROOT, "target", "bench-venv");
-  const py = process.env.DIFFUSION_PY || path.join(VENV, "bin", "python");
-  const ready = () =>
-    existsSync(py) && spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
-  if (!ready() && !process.env.DIFFUSION_PY) {
-    log("peer: installing benches/requirements.txt into target/bench-venv (once; torch is large)");
-    if (!existsSync(py)) execFileSync("python3", ["-m", "venv", VENV], { stdio: "inherit" });
-    execFileSync(
-      py,
-      ["-m", "pip", "install", "-q", "-r", path.join(REPO_ROOT, "benches", "requirements.txt")],
-      {
-        stdio: "inherit",
-      },
-    );
-  }
+  const py = peerPython(process.env.DIFFUSION_PY, "torch", log);
   log("peer: bench/diffusion_peer.py --device cpu");
   const out = execFileSync(
     py,

@@ -13,10 +13,10 @@
 // Python with torch. Results: bench-out/transformer.json.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { launchBrowser, pageUrl } from "../tests/e2e/browser.mjs";
-import { REPO_ROOT, machine, table } from "./common.mjs";
+import { REPO_ROOT, machine, peerPython, table } from "./common.mjs";
 
 const log = (msg) => console.log(`    ${msg}`);
 const info = machine();
@@ -63,19 +63,7 @@ await browser.close();
 // ---- 3. the PyTorch peer on the CPU ----------------------------------------------------------
 let peer = null;
 if (process.env.TRANSFORMER_PEER !== "0") {
-  const VENV = path.join(REPO_ROOT, "target", "bench-venv");
-  const py = process.env.TRANSFORMER_PY || path.join(VENV, "bin", "python");
-  const ready = () =>
-    existsSync(py) && spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
-  if (!ready() && !process.env.TRANSFORMER_PY) {
-    log("peer: installing benches/requirements.txt into target/bench-venv (once; torch is large)");
-    if (!existsSync(py)) execFileSync("python3", ["-m", "venv", VENV], { stdio: "inherit" });
-    execFileSync(
-      py,
-      ["-m", "pip", "install", "-q", "-r", path.join(REPO_ROOT, "benches", "requirements.txt")],
-      { stdio: "inherit" },
-    );
-  }
+  const py = peerPython(process.env.TRANSFORMER_PY, "torch", log);
   peer = [];
   for (const sdpa of [false, true]) {
     log(`peer: bench/transformer_peer.py --device cpu${sdpa ? " --sdpa" : ""}`);
