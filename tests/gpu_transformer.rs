@@ -524,13 +524,7 @@ fn ten_gpu_steps_track_ten_cpu_steps() {
 }
 
 fn mlplay(args: &[&str]) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("mlplay-xdg-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
+    let dir = common::xdg_dir("mlplay-xdg-cli");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlplay"))
         .args(args)
         .env("XDG_RUNTIME_DIR", &dir)
