@@ -331,6 +331,12 @@ impl TransformerView {
         self.v_maps += 1;
     }
 
+    /// The GPU asked for has answered while the run, built on the CPU meanwhile, has not
+    /// started: time to rebuild it there.
+    fn gpu_arrived(&self) -> bool {
+        self.retry_gpu && self.steps() == 0 && self.gpu.borrow().is_some()
+    }
+
     fn generate(&mut self) {
         if let (Some(m), Some(c)) = (self.model(), self.config()) {
             self.gen = Some(Generation::new(m, &self.prompt, self.temp, c.seed));
@@ -470,8 +476,7 @@ impl View for TransformerView {
         // The GPU run's buffers are sized for its batch: a new batch restarts it.
         let gpu_batch =
             matches!(&self.backend, Some(Backend::Gpu(g)) if g.t.config.batch != c.batch);
-        let gpu_ready = self.retry_gpu && self.steps() == 0 && self.gpu.borrow().is_some();
-        if arch != self.arch || self.backend.is_none() || gpu_batch || gpu_ready {
+        if arch != self.arch || self.backend.is_none() || gpu_batch || self.gpu_arrived() {
             self.arch = arch;
             self.temp = temp;
             self.rebuild(params);
@@ -491,7 +496,7 @@ impl View for TransformerView {
 
     fn step(&mut self, params: &Params, budget_ms: f64) -> Option<Json> {
         let start = now_ms();
-        if self.retry_gpu && self.steps() == 0 && self.gpu.borrow().is_some() {
+        if self.gpu_arrived() {
             self.rebuild(params);
         }
         let total = self.total;
